@@ -1,0 +1,719 @@
+/*
+ * store.c - the LMDB store.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "err.h"
+#include "log.h"
+#include "store.h"
+
+#define MIB ((size_t)1 << 20)
+#define DEFAULT_INITIAL_MAP (256 * MIB)
+#define DEFAULT_MAX_MAP ((size_t)1 << 40)
+
+/*
+ * BAD_RECORD: apply_op's own result for a stored record that does not
+ * decode, kept apart from LMDB's codes so the log says what happened.
+ */
+#define BAD_RECORD (-29000)
+
+static const char *const db_names[STORE_DB__COUNT] = {
+    "hosts", "due", "certs", "account", "meta", "dns", "limits", "runs",
+};
+
+struct store {
+    MDB_env *env;
+    MDB_dbi dbi[STORE_DB__COUNT];
+    size_t map_size;
+    size_t max_map;
+    char path[4096];
+};
+
+struct store_read {
+    struct store *st;
+    MDB_txn *txn;
+};
+
+enum op_kind { OP_PUT_HOST, OP_IMPORT_HOST, OP_DEL_HOST, OP_PUT, OP_DEL };
+
+struct batch_op {
+    uint8_t kind;
+    uint8_t db;
+    size_t koff, klen, voff, vlen; /* into the batch's arena */
+    int64_t next_action;
+    enum store_import_result *result;
+};
+
+struct store_batch {
+    struct store *st;
+    struct buf arena;
+    struct batch_op *ops;
+    size_t nops, capops;
+};
+
+/* lmdb_err translates an LMDB result (DESIGN: translated once, here). */
+static int lmdb_err(int rc)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case MDB_NOTFOUND:
+        return CF_ENOTFOUND;
+    case MDB_MAP_FULL:
+        return CF_EMAPFULL;
+    case BAD_RECORD:
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+        return CF_ECORRUPT;
+    default:
+        if (rc > 0 && rc < 4096)
+            return -rc; /* an errno value */
+        return CF_ESTORE;
+    }
+}
+
+static void log_lmdb(const char *what, int rc)
+{
+    log_event(LOG_ERROR, "store_error", "op", what, "error",
+              rc == BAD_RECORD ? "a stored host record does not decode" : mdb_strerror(rc), NULL);
+}
+
+/*
+ * txn_begin starts a transaction. Another process (serve-dns beside run)
+ * may have grown the map: LMDB then says MDB_MAP_RESIZED and we adopt the
+ * new size.
+ */
+static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(st->env, NULL, flags, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        rc = mdb_env_set_mapsize(st->env, 0);
+        if (rc == 0) {
+            MDB_envinfo info;
+            mdb_env_info(st->env, &info);
+            st->map_size = info.me_mapsize;
+            rc = mdb_txn_begin(st->env, NULL, flags, txn);
+        }
+    }
+    if (rc)
+        log_lmdb("txn_begin", rc);
+    return lmdb_err(rc);
+}
+
+/* grow_map doubles the map, up to max_map. Call with no transaction open. */
+static int grow_map(struct store *st)
+{
+    if (st->map_size >= st->max_map)
+        return CF_EMAPFULL;
+    size_t next = st->map_size * 2;
+    if (next > st->max_map)
+        next = st->max_map;
+    int rc = mdb_env_set_mapsize(st->env, next);
+    if (rc) {
+        log_lmdb("set_mapsize", rc);
+        return lmdb_err(rc);
+    }
+    char a[32], b[32];
+    snprintf(a, sizeof(a), "%zu", st->map_size / MIB);
+    snprintf(b, sizeof(b), "%zu", next / MIB);
+    log_event(LOG_INFO, "store_map_grown", "from_mib", a, "to_mib", b, NULL);
+    st->map_size = next;
+    return 0;
+}
+
+static int check_schema(struct store *st, MDB_txn *txn)
+{
+    static const char key[] = "schema";
+    MDB_val k = {sizeof(key) - 1, (void *)key}, v;
+    int rc = mdb_get(txn, st->dbi[STORE_DB_META], &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        uint8_t ver[4] = {0, 0, 0, STORE_SCHEMA_VERSION};
+        v.mv_size = sizeof(ver);
+        v.mv_data = ver;
+        return lmdb_err(mdb_put(txn, st->dbi[STORE_DB_META], &k, &v, 0));
+    }
+    if (rc)
+        return lmdb_err(rc);
+    if (v.mv_size != 4)
+        return CF_ECORRUPT;
+    const uint8_t *p = v.mv_data;
+    uint32_t ver = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    if (ver > STORE_SCHEMA_VERSION)
+        return CF_ENEWER_SCHEMA;
+    return 0;
+}
+
+static int open_dbs(struct store *st)
+{
+    MDB_txn *txn;
+    int rc = txn_begin(st, 0, &txn);
+    if (rc)
+        return rc;
+    for (int i = 0; i < STORE_DB__COUNT; i++) {
+        int lrc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &st->dbi[i]);
+        if (lrc) {
+            log_lmdb("dbi_open", lrc);
+            mdb_txn_abort(txn);
+            return lmdb_err(lrc);
+        }
+    }
+    rc = check_schema(st, txn);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return lmdb_err(mdb_txn_commit(txn));
+}
+
+static size_t env_size(const char *name, size_t dflt)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return dflt;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || v == 0)
+        return dflt;
+    return (size_t)v * MIB;
+}
+
+int store_open(struct store **out, const char *dir, const struct store_options *opts)
+{
+    int rc;
+    struct store *st = xcalloc(1, sizeof(*st));
+    *out = NULL;
+
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        rc = -errno;
+        goto out_free_st;
+    }
+    /* The directory holds keys: nobody else may list or read it. */
+    if (chmod(dir, 0700) != 0) {
+        rc = -errno;
+        goto out_free_st;
+    }
+    if ((size_t)snprintf(st->path, sizeof(st->path), "%s/store.mdb", dir) >= sizeof(st->path)) {
+        rc = CF_ETOOBIG;
+        goto out_free_st;
+    }
+    st->map_size = opts && opts->initial_map ? opts->initial_map : DEFAULT_INITIAL_MAP;
+    st->max_map = opts && opts->max_map ? opts->max_map : DEFAULT_MAX_MAP;
+    st->max_map = env_size("CERTFLEET_STORE_MAX_MB", st->max_map);
+    if (st->map_size > st->max_map)
+        st->map_size = st->max_map;
+
+    int lrc = mdb_env_create(&st->env);
+    if (lrc) {
+        rc = lmdb_err(lrc);
+        goto out_free_st;
+    }
+    mdb_env_set_maxdbs(st->env, STORE_DB__COUNT + 4);
+    mdb_env_set_mapsize(st->env, st->map_size);
+    /* MDB_NOTLS: read transactions are not tied to threads (libuv pool). */
+    lrc = mdb_env_open(st->env, st->path, MDB_NOSUBDIR | MDB_NOTLS, 0600);
+    if (lrc) {
+        log_event(LOG_ERROR, "store_open_failed", "path", st->path, "error", mdb_strerror(lrc),
+                  NULL);
+        rc = lmdb_err(lrc);
+        goto out_close_env;
+    }
+    MDB_envinfo info;
+    mdb_env_info(st->env, &info);
+    st->map_size = info.me_mapsize; /* an existing file may be larger */
+    rc = open_dbs(st);
+    if (rc)
+        goto out_close_env;
+    *out = st;
+    return 0;
+
+out_close_env:
+    mdb_env_close(st->env);
+out_free_st:
+    free(st);
+    return rc;
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    mdb_env_close(st->env);
+    free(st);
+}
+
+const char *store_path(const struct store *st)
+{
+    return st->path;
+}
+
+int store_stats(struct store *st, struct store_stats *out)
+{
+    MDB_txn *txn;
+    int rc = txn_begin(st, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    MDB_stat s;
+    memset(out, 0, sizeof(*out));
+    if (mdb_stat(txn, st->dbi[STORE_DB_HOSTS], &s) == 0)
+        out->hosts = s.ms_entries;
+    if (mdb_stat(txn, st->dbi[STORE_DB_DUE], &s) == 0)
+        out->due = s.ms_entries;
+    mdb_txn_abort(txn);
+    MDB_envinfo info;
+    mdb_env_info(st->env, &info);
+    mdb_env_stat(st->env, &s);
+    out->used_bytes = (info.me_last_pgno + 1) * (size_t)s.ms_psize;
+    out->map_bytes = info.me_mapsize;
+    return 0;
+}
+
+int store_read_begin(struct store *st, struct store_read **out)
+{
+    struct store_read *rd = xcalloc(1, sizeof(*rd));
+    int rc = txn_begin(st, MDB_RDONLY, &rd->txn);
+    if (rc) {
+        free(rd);
+        return rc;
+    }
+    rd->st = st;
+    *out = rd;
+    return 0;
+}
+
+void store_read_end(struct store_read *rd)
+{
+    if (!rd)
+        return;
+    mdb_txn_abort(rd->txn);
+    free(rd);
+}
+
+int store_read_get(struct store_read *rd, enum store_db db, const void *key, size_t klen,
+                   const void **val, size_t *vlen)
+{
+    MDB_val k = {klen, (void *)key}, v;
+    int rc = mdb_get(rd->txn, rd->st->dbi[db], &k, &v);
+    if (rc)
+        return lmdb_err(rc);
+    *val = v.mv_data;
+    *vlen = v.mv_size;
+    return 0;
+}
+
+int store_read_host(struct store_read *rd, struct host_record *rec, const char *name)
+{
+    const void *v = NULL;
+    size_t vlen = 0;
+    int rc = store_read_get(rd, STORE_DB_HOSTS, name, strlen(name), &v, &vlen);
+    if (rc)
+        return rc;
+    return host_record_decode(rec, v, vlen);
+}
+
+int store_host_get(struct store *st, struct host_record *rec, const char *name)
+{
+    struct store_read *rd;
+    int rc = store_read_begin(st, &rd);
+    if (rc)
+        return rc;
+    rc = store_read_host(rd, rec, name);
+    store_read_end(rd);
+    return rc;
+}
+
+int store_get(struct store *st, enum store_db db, const void *key, size_t klen, struct buf *out)
+{
+    struct store_read *rd;
+    int rc = store_read_begin(st, &rd);
+    if (rc)
+        return rc;
+    const void *v = NULL;
+    size_t vlen = 0;
+    rc = store_read_get(rd, db, key, klen, &v, &vlen);
+    if (rc == 0)
+        buf_append(out, v, vlen);
+    store_read_end(rd);
+    return rc;
+}
+
+int store_host_iter(struct store *st, const char *after, store_host_cb cb, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = txn_begin(st, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    int lrc = mdb_cursor_open(txn, st->dbi[STORE_DB_HOSTS], &cur);
+    if (lrc) {
+        mdb_txn_abort(txn);
+        return lmdb_err(lrc);
+    }
+    MDB_val k, v;
+    MDB_cursor_op op = MDB_FIRST;
+    if (after && *after) {
+        k.mv_data = (void *)after;
+        k.mv_size = strlen(after);
+        op = MDB_SET_RANGE;
+    }
+    struct host_record *rec = xmalloc(sizeof(*rec));
+    rc = 0;
+    while ((lrc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        op = MDB_NEXT;
+        if (after && *after && k.mv_size == strlen(after) &&
+            memcmp(k.mv_data, after, k.mv_size) == 0)
+            continue;
+        rc = host_record_decode(rec, v.mv_data, v.mv_size);
+        if (rc) {
+            log_event(LOG_ERROR, "store_record_unreadable", "error", cf_strerror(rc), NULL);
+            break;
+        }
+        rc = cb(ctx, rec);
+        if (rc)
+            break;
+    }
+    if (lrc && lrc != MDB_NOTFOUND)
+        rc = lmdb_err(lrc);
+    free(rec);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+static void be64_put(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = v & 0xff;
+        v >>= 8;
+    }
+}
+
+static uint64_t be64_get(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+int store_due_iter(struct store *st, int64_t until, store_due_cb cb, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = txn_begin(st, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    int lrc = mdb_cursor_open(txn, st->dbi[STORE_DB_DUE], &cur);
+    if (lrc) {
+        mdb_txn_abort(txn);
+        return lmdb_err(lrc);
+    }
+    MDB_val k, v;
+    MDB_cursor_op op = MDB_FIRST;
+    char name[HOSTNAME_MAX + 1];
+    rc = 0;
+    while ((lrc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        op = MDB_NEXT;
+        if (k.mv_size <= 8 || k.mv_size > 8 + HOSTNAME_MAX) {
+            rc = CF_ECORRUPT;
+            break;
+        }
+        int64_t due = (int64_t)be64_get(k.mv_data);
+        if (due > until)
+            break;
+        memcpy(name, (const char *)k.mv_data + 8, k.mv_size - 8);
+        name[k.mv_size - 8] = '\0';
+        rc = cb(ctx, name, due);
+        if (rc)
+            break;
+    }
+    if (lrc && lrc != MDB_NOTFOUND)
+        rc = lmdb_err(lrc);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+struct store_batch *store_batch_new(struct store *st)
+{
+    struct store_batch *b = xcalloc(1, sizeof(*b));
+    b->st = st;
+    buf_init(&b->arena);
+    return b;
+}
+
+void store_batch_free(struct store_batch *b)
+{
+    if (!b)
+        return;
+    buf_cleanup(&b->arena);
+    free(b->ops);
+    free(b);
+}
+
+size_t store_batch_count(const struct store_batch *b)
+{
+    return b->nops;
+}
+
+static struct batch_op *add_op(struct store_batch *b, enum op_kind kind, enum store_db db,
+                               const void *key, size_t klen)
+{
+    if (b->nops == b->capops) {
+        b->capops = b->capops ? b->capops * 2 : 64;
+        b->ops = xrealloc(b->ops, b->capops * sizeof(*b->ops));
+    }
+    struct batch_op *op = &b->ops[b->nops++];
+    memset(op, 0, sizeof(*op));
+    op->kind = kind;
+    op->db = db;
+    op->koff = b->arena.len;
+    op->klen = klen;
+    buf_append(&b->arena, key, klen);
+    return op;
+}
+
+static void add_host_op(struct store_batch *b, enum op_kind kind, const struct host_record *rec,
+                        enum store_import_result *result)
+{
+    struct batch_op *op = add_op(b, kind, STORE_DB_HOSTS, rec->name, strlen(rec->name));
+    op->voff = b->arena.len;
+    host_record_encode(&b->arena, rec);
+    op->vlen = b->arena.len - op->voff;
+    op->next_action = rec->next_action;
+    op->result = result;
+}
+
+void store_batch_put_host(struct store_batch *b, const struct host_record *rec)
+{
+    add_host_op(b, OP_PUT_HOST, rec, NULL);
+}
+
+void store_batch_import_host(struct store_batch *b, const struct host_record *rec,
+                             enum store_import_result *result)
+{
+    add_host_op(b, OP_IMPORT_HOST, rec, result);
+}
+
+void store_batch_del_host(struct store_batch *b, const char *name)
+{
+    add_op(b, OP_DEL_HOST, STORE_DB_HOSTS, name, strlen(name));
+}
+
+void store_batch_put(struct store_batch *b, enum store_db db, const void *key, size_t klen,
+                     const void *val, size_t vlen)
+{
+    struct batch_op *op = add_op(b, OP_PUT, db, key, klen);
+    op->voff = b->arena.len;
+    op->vlen = vlen;
+    buf_append(&b->arena, val, vlen);
+}
+
+void store_batch_del(struct store_batch *b, enum store_db db, const void *key, size_t klen)
+{
+    add_op(b, OP_DEL, db, key, klen);
+}
+
+/*
+ * put_tail puts k/v into dbi, appending when k sorts after every key there.
+ * LMDB splits a page in the middle on an ordinary insert, so keys inserted
+ * in order would leave pages half full; MDB_APPEND fills them. Bulk imports
+ * (sorted runs of new names, all due "now") take this path almost always.
+ */
+static int put_tail(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags)
+{
+    MDB_cursor *cur;
+    MDB_val lk, lv;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
+    if (rc == MDB_NOTFOUND || (rc == 0 && mdb_cmp(txn, dbi, k, &lk) > 0))
+        rc = mdb_cursor_put(cur, k, v, MDB_APPEND);
+    else if (rc == 0)
+        rc = mdb_put(txn, dbi, k, v, flags);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* due_key builds be64(due) || name into out (8 + HOSTNAME_MAX octets). */
+static MDB_val due_key(uint8_t *out, int64_t due, const void *name, size_t nlen)
+{
+    be64_put(out, (uint64_t)due);
+    memcpy(out + 8, name, nlen);
+    MDB_val k = {8 + nlen, out};
+    return k;
+}
+
+/* old_next_action reads the next_action of an existing record value. */
+static int old_next_action(const MDB_val *v, int64_t *out)
+{
+    struct host_record *rec = xmalloc(sizeof(*rec));
+    int rc = host_record_decode(rec, v->mv_data, v->mv_size);
+    if (rc == 0)
+        *out = rec->next_action;
+    free(rec);
+    return rc;
+}
+
+/* Replace the due entry of name: old -> new (0 = none). */
+static int move_due(struct store *st, MDB_txn *txn, const void *name, size_t nlen, int64_t old_due,
+                    int64_t new_due)
+{
+    uint8_t kb[8 + HOSTNAME_MAX];
+    if (old_due == new_due)
+        return 0;
+    if (nlen > HOSTNAME_MAX)
+        return CF_ECORRUPT;
+    if (old_due) {
+        MDB_val k = due_key(kb, old_due, name, nlen);
+        int rc = mdb_del(txn, st->dbi[STORE_DB_DUE], &k, NULL);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    if (new_due) {
+        MDB_val k = due_key(kb, new_due, name, nlen), v = {0, NULL};
+        int rc = put_tail(txn, st->dbi[STORE_DB_DUE], &k, &v, 0);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/*
+ * apply_import inserts the record unless one exists; an existing record
+ * only takes over a new customer label. Returns an LMDB code.
+ */
+static int apply_import(struct store *st, MDB_txn *txn, struct batch_op *op, const char *arena)
+{
+    MDB_dbi hosts = st->dbi[STORE_DB_HOSTS];
+    MDB_val k = {op->klen, (void *)(arena + op->koff)};
+    MDB_val v = {op->vlen, (void *)(arena + op->voff)};
+    int rc = put_tail(txn, hosts, &k, &v, MDB_NOOVERWRITE);
+    if (rc == 0) {
+        if (op->result)
+            *op->result = STORE_IMPORT_ADDED;
+        return move_due(st, txn, k.mv_data, k.mv_size, 0, op->next_action);
+    }
+    if (rc != MDB_KEYEXIST)
+        return rc;
+    /* v now holds the existing value. */
+    struct host_record *cur = xmalloc(sizeof(*cur)), *imp = xmalloc(sizeof(*imp));
+    enum store_import_result res = STORE_IMPORT_UNCHANGED;
+    rc = host_record_decode(cur, v.mv_data, v.mv_size);
+    if (rc == 0)
+        rc = host_record_decode(imp, arena + op->voff, op->vlen);
+    if (rc) {
+        rc = BAD_RECORD;
+        goto out_free;
+    }
+    if (imp->customer[0] && strcmp(imp->customer, cur->customer) != 0) {
+        memcpy(cur->customer, imp->customer, sizeof(cur->customer));
+        struct buf enc;
+        buf_init(&enc);
+        host_record_encode(&enc, cur);
+        MDB_val nv = {enc.len, enc.data};
+        rc = mdb_put(txn, hosts, &k, &nv, 0);
+        buf_cleanup(&enc);
+        res = STORE_IMPORT_UPDATED;
+    }
+    if (op->result)
+        *op->result = res;
+out_free:
+    free(cur);
+    free(imp);
+    return rc;
+}
+
+static int apply_op(struct store *st, MDB_txn *txn, struct batch_op *op, const char *arena)
+{
+    MDB_dbi dbi = st->dbi[op->db];
+    MDB_val k = {op->klen, (void *)(arena + op->koff)};
+    MDB_val v = {op->vlen, (void *)(arena + op->voff)}, old;
+    int64_t old_due = 0;
+    int rc;
+
+    switch (op->kind) {
+    case OP_PUT_HOST:
+        rc = mdb_get(txn, dbi, &k, &old);
+        if (rc == 0 && old_next_action(&old, &old_due) != 0)
+            return BAD_RECORD;
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+        rc = move_due(st, txn, k.mv_data, k.mv_size, old_due, op->next_action);
+        if (rc)
+            return rc;
+        return mdb_put(txn, dbi, &k, &v, 0);
+    case OP_IMPORT_HOST:
+        return apply_import(st, txn, op, arena);
+    case OP_DEL_HOST:
+        rc = mdb_get(txn, dbi, &k, &old);
+        if (rc == MDB_NOTFOUND)
+            return 0;
+        if (rc)
+            return rc;
+        if (old_next_action(&old, &old_due) != 0)
+            return BAD_RECORD;
+        rc = move_due(st, txn, k.mv_data, k.mv_size, old_due, 0);
+        if (rc)
+            return rc;
+        rc = mdb_del(txn, st->dbi[STORE_DB_CERTS], &k, NULL);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+        return mdb_del(txn, dbi, &k, NULL);
+    case OP_PUT:
+        return mdb_put(txn, dbi, &k, &v, 0);
+    case OP_DEL:
+        rc = mdb_del(txn, dbi, &k, NULL);
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    return MDB_INVALID;
+}
+
+int store_batch_commit(struct store_batch *b)
+{
+    struct store *st = b->st;
+    int rc;
+    if (b->nops == 0)
+        return 0;
+    for (;;) {
+        MDB_txn *txn;
+        rc = txn_begin(st, 0, &txn);
+        if (rc)
+            return rc;
+        int lrc = 0;
+        for (size_t i = 0; i < b->nops && lrc == 0; i++)
+            lrc = apply_op(st, txn, &b->ops[i], b->arena.data);
+        if (lrc == 0)
+            lrc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+        if (lrc == MDB_MAP_FULL) {
+            /* Nothing of this batch was applied: grow and try it again. */
+            rc = grow_map(st);
+            if (rc == CF_EMAPFULL) {
+                char mib[32];
+                snprintf(mib, sizeof(mib), "%zu", st->map_size / MIB);
+                log_event(LOG_ERROR, "store_full", "path", st->path, "map_mib", mib, NULL);
+            }
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (lrc) {
+            log_lmdb("commit", lrc);
+            return lmdb_err(lrc) == CF_ECORRUPT ? CF_ECORRUPT : CF_ESTORE;
+        }
+        break;
+    }
+    b->nops = 0;
+    buf_reset(&b->arena);
+    return 0;
+}

@@ -1,0 +1,135 @@
+/*
+ * store.h - the LMDB store: host records, the due-time index, certificates
+ * and keys, the ACME account, published DNS records, rate-limit state and
+ * run history, in one environment in the state directory.
+ *
+ * Writes go through batches (struct store_batch): many changes, one short
+ * write transaction, all or nothing (group commit). There is deliberately
+ * no "put one host and commit" call: on a hot path that would be one fsync
+ * per host.
+ *
+ * The store is used from one thread (the event loop's). Read functions open
+ * their own short read transaction unless they take a struct store_read.
+ */
+#ifndef CF_STORE_STORE_H
+#define CF_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "record.h"
+
+/* Named databases. Names are stored in the environment: append only. */
+enum store_db {
+    STORE_DB_HOSTS,   /* name -> host record */
+    STORE_DB_DUE,     /* be64(next_action) || name -> empty */
+    STORE_DB_CERTS,   /* name -> certificate chain and key (see store_cert_*) */
+    STORE_DB_ACCOUNT, /* "key", "url", ... -> ACME account */
+    STORE_DB_META,    /* "schema", ... */
+    STORE_DB_DNS,     /* owner name -> published TXT values */
+    STORE_DB_LIMITS,  /* rate-limit bucket -> state */
+    STORE_DB_RUNS,    /* be64(start) -> run summary */
+    STORE_DB__COUNT
+};
+
+struct store_options {
+    size_t initial_map; /* bytes; 0 = default (256 MiB) */
+    size_t max_map;     /* bytes the map may grow to; 0 = default (1 TiB) */
+};
+
+struct store;
+struct store_batch;
+struct store_read;
+
+/*
+ * store_open opens (creating if needed) the store in dir, which is created
+ * with mode 0700 (and tightened to 0700 if it exists); the data and lock
+ * files are 0600. opts may be NULL. The environment variable
+ * CERTFLEET_STORE_MAX_MB, when set, caps the map (for tests of a full
+ * store). Returns 0, CF_ENEWER_SCHEMA if a newer certfleet wrote the store,
+ * CF_ECORRUPT if the schema marker is unreadable, or another negative code.
+ */
+int store_open(struct store **out, const char *dir, const struct store_options *opts);
+/* store_close closes the store; accepts NULL. */
+void store_close(struct store *st);
+/* store_path returns the data file's path (owned by st). */
+const char *store_path(const struct store *st);
+
+struct store_stats {
+    size_t hosts;      /* host records */
+    size_t due;        /* due-index entries */
+    size_t used_bytes; /* pages in use times page size */
+    size_t map_bytes;  /* current map size */
+};
+int store_stats(struct store *st, struct store_stats *out);
+
+/* Reads. */
+int store_read_begin(struct store *st, struct store_read **out);
+void store_read_end(struct store_read *rd);
+/*
+ * store_read_get finds key in db. On 0 *val and *vlen point into the map and
+ * stay valid until store_read_end. Returns CF_ENOTFOUND when absent.
+ */
+int store_read_get(struct store_read *rd, enum store_db db, const void *key, size_t klen,
+                   const void **val, size_t *vlen);
+/* store_read_host decodes name's record into rec. CF_ENOTFOUND when absent. */
+int store_read_host(struct store_read *rd, struct host_record *rec, const char *name);
+/* store_host_get is store_read_host in a transaction of its own. */
+int store_host_get(struct store *st, struct host_record *rec, const char *name);
+/* store_get copies db's value for key into out (appended). CF_ENOTFOUND when absent. */
+int store_get(struct store *st, enum store_db db, const void *key, size_t klen, struct buf *out);
+
+/*
+ * store_host_iter calls cb for each host record in name order, starting
+ * after `after` (NULL or "" for the first). cb returns 0 to go on, anything
+ * else to stop (which is then returned). rec is valid during the call only.
+ */
+typedef int (*store_host_cb)(void *ctx, const struct host_record *rec);
+int store_host_iter(struct store *st, const char *after, store_host_cb cb, void *ctx);
+
+/*
+ * store_due_iter calls cb(ctx, name, due) for due-index entries with
+ * due <= until, earliest first. cb returns 0 to go on, else stops.
+ */
+typedef int (*store_due_cb)(void *ctx, const char *name, int64_t due);
+int store_due_iter(struct store *st, int64_t until, store_due_cb cb, void *ctx);
+
+/* Writes: batches. */
+enum store_import_result {
+    STORE_IMPORT_ADDED = 1,
+    STORE_IMPORT_UNCHANGED,
+    STORE_IMPORT_UPDATED /* existed; its customer label changed */
+};
+
+struct store_batch *store_batch_new(struct store *st);
+/* store_batch_free drops uncommitted changes; accepts NULL. */
+void store_batch_free(struct store_batch *b);
+/* store_batch_count returns the number of queued changes. */
+size_t store_batch_count(const struct store_batch *b);
+/*
+ * store_batch_put_host queues rec as name's record; the due index follows
+ * rec->next_action (0 = not indexed).
+ */
+void store_batch_put_host(struct store_batch *b, const struct host_record *rec);
+/*
+ * store_batch_import_host queues rec for insertion if no record of that name
+ * exists. An existing record keeps its state; only a non-empty differing
+ * customer label is taken over. *result (may be NULL) is set at commit.
+ */
+void store_batch_import_host(struct store_batch *b, const struct host_record *rec,
+                             enum store_import_result *result);
+/* store_batch_del_host queues the removal of name's record, due entry and certificate. */
+void store_batch_del_host(struct store_batch *b, const char *name);
+void store_batch_put(struct store_batch *b, enum store_db db, const void *key, size_t klen,
+                     const void *val, size_t vlen);
+void store_batch_del(struct store_batch *b, enum store_db db, const void *key, size_t klen);
+/*
+ * store_batch_commit applies every queued change in one write transaction
+ * and empties the batch. When the map is full it grows the map and retries;
+ * when it cannot grow, returns CF_EMAPFULL and nothing of the batch is
+ * applied (what was committed before stays). Other failures: CF_ESTORE.
+ */
+int store_batch_commit(struct store_batch *b);
+
+#endif
