@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command (README.md): install what is missing, check the format,
+# build both crypto flavours, and run every test through ctest.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+bash scripts/deps.sh
+
+echo "== format (clang-format 14, .clang-format)"
+mapfile -t srcs < <(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
+clang-format --dry-run --Werror "${srcs[@]}"
+
+echo "== build: BoringSSL + curl/GnuTLS (default)"
+bash scripts/build.sh "$top/build"
+echo "== build: OpenSSL 3 + curl/OpenSSL"
+bash scripts/build.sh "$top/build-openssl" -DCF_CRYPTO=openssl
+
+echo "== tests: OpenSSL build, unit tests"
+ctest --test-dir "$top/build-openssl" -L unit --output-on-failure
+echo "== tests: default build, all tests"
+ctest --test-dir "$top/build" --output-on-failure
