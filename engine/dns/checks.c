@@ -1,0 +1,1094 @@
+/*
+ * checks.c - delegation and liveness checks on the event loop.
+ *
+ * A delegation check goes: zone cut of _acme-challenge.<base> (a cached
+ * ancestor apex, else a walk up the name through the resolver) -> the zone's NS
+ * addresses (cached) -> one CNAME query per address, recursion off -> CNAME
+ * chains that leave the answer are followed through the resolver ->
+ * classification. A referral from a cached parent zone's servers means a
+ * deeper zone cut: the check then walks SOA records from the name itself.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "checks.h"
+#include "dnschan.h"
+#include "dnswire.h"
+#include "err.h"
+#include "record.h"
+#include "strmap.h"
+#include "timeutil.h"
+
+#define MAX_WALK 12
+/* Internal per-server state: the CNAME target left the answer and must be followed. */
+#define SERVER_CHAIN 100
+#define SERVER_REFERRAL 101
+
+struct cidr {
+    int family;
+    uint8_t addr[16];
+    int bits;
+};
+
+enum zone_state { Z_RESOLVING, Z_READY, Z_FAILED };
+
+struct zone_info {
+    char apex[HOSTNAME_MAX + 1];
+    enum zone_state state;
+    int64_t expires_ms;
+    uint32_t ttl;
+    size_t naddrs;
+    char addrs[DNS_CHECK_MAX_SERVERS][48];
+    size_t pending;
+    char err[128];
+    struct check *waiters;
+};
+
+enum check_kind { K_DELEG, K_LIVE };
+
+struct check {
+    struct dns_checker *dc;
+    enum check_kind kind;
+    struct check *next; /* in the queue or a zone's waiters */
+    char qname[HOSTNAME_MAX + 1];
+    char cut[HOSTNAME_MAX + 1];
+    char expected[HOSTNAME_MAX + 1];
+    int walk_steps;
+    int full_walk;
+    size_t pending;
+    dns_deleg_cb dcb;
+    dns_live_cb lcb;
+    void *arg;
+    struct deleg_report dr;
+    /* Following a chain that left the authoritative answer. */
+    char chain_start[HOSTNAME_MAX + 1];
+    char chain_cur[HOSTNAME_MAX + 1];
+    int chain_hops;
+    /* Liveness. */
+    struct live_report lr;
+    int live_hit, live_err;
+    char live_seen[HOSTNAME_MAX + 64];
+};
+
+struct dns_checker {
+    uv_loop_t *loop;
+    struct dns_chan *resolver;
+    struct strmap auth;  /* "addr" -> struct dns_chan */
+    struct strmap zones; /* apex -> struct zone_info */
+    char **suffixes;
+    size_t nsuffixes;
+    struct cidr *cidrs;
+    size_t ncidrs;
+    struct dns_chan_opts auth_opts;
+    int auth_port;
+    int cache_ttl_max;
+    size_t max_checks, active, queued;
+    struct check *queue_head, *queue_tail;
+    int closing;
+    struct dns_checker_stats stats;
+};
+
+struct qctx {
+    struct check *c;
+    size_t idx;
+};
+
+static void start_check(struct check *c);
+static void soa_walk(struct check *c);
+static void zone_ready(struct check *c, struct zone_info *z);
+static void follow_next_chain(struct check *c);
+
+/* ---- small helpers ---- */
+
+static void lower(char *s)
+{
+    for (; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+}
+
+/* name_text converts a wire name to lower-case text without the trailing dot. */
+static int name_text(char *out, size_t cap, const uint8_t *wire, size_t len)
+{
+    if (dnswire_name_to_text(out, cap, wire, len) != 0)
+        return -1;
+    lower(out);
+    return 0;
+}
+
+static int rr_owner_is(const struct dnswire_rr *rr, const char *name)
+{
+    char t[DNSWIRE_NAME_TEXT_MAX];
+    return name_text(t, sizeof(t), rr->name, rr->name_len) == 0 && strcmp(t, name) == 0;
+}
+
+/*
+ * parse_answer parses an answer and checks that it answers (name, qtype):
+ * c-ares matches only the ID (NOCHECKRESP), and a hostile or confused
+ * server must not get its answer for another name taken for ours.
+ */
+static int parse_answer(struct dnswire_msg *m, const uint8_t *ans, size_t len, const char *name,
+                        uint16_t qtype)
+{
+    char q[DNSWIRE_NAME_TEXT_MAX];
+    if (dnswire_msg_parse(m, ans, len) != 0)
+        return CF_EPARSE;
+    if (m->qdcount != 1 || m->qd[0].qtype != qtype || !m->hdr.qr ||
+        name_text(q, sizeof(q), m->qd[0].name, m->qd[0].name_len) != 0 || strcmp(q, name) != 0) {
+        dnswire_msg_cleanup(m);
+        return CF_EPROTO;
+    }
+    return 0;
+}
+
+static const char *parse_error_text(int rc)
+{
+    return rc == CF_EPROTO ? "answer for another question" : "malformed answer";
+}
+
+/* parent returns the name one label up, or NULL at a single label. */
+static const char *parent(const char *name)
+{
+    const char *dot = strchr(name, '.');
+    return dot ? dot + 1 : NULL;
+}
+
+/* is_ancestor_or_self: zone == name, or name ends with "." zone. */
+static int is_ancestor_or_self(const char *zone, const char *name)
+{
+    size_t zl = strlen(zone), nl = strlen(name);
+    if (zl == 0)
+        return 1;
+    if (zl > nl)
+        return 0;
+    if (strcmp(name + nl - zl, zone) != 0)
+        return 0;
+    return zl == nl || name[nl - zl - 1] == '.';
+}
+
+static int parse_cidr(struct cidr *c, const char *s)
+{
+    char addr[64];
+    const char *slash = strchr(s, '/');
+    if (!slash || (size_t)(slash - s) >= sizeof(addr))
+        return -1;
+    memcpy(addr, s, (size_t)(slash - s));
+    addr[slash - s] = '\0';
+    c->bits = atoi(slash + 1);
+    if (inet_pton(AF_INET, addr, c->addr) == 1) {
+        c->family = AF_INET;
+        return c->bits >= 0 && c->bits <= 32 ? 0 : -1;
+    }
+    if (inet_pton(AF_INET6, addr, c->addr) == 1) {
+        c->family = AF_INET6;
+        return c->bits >= 0 && c->bits <= 128 ? 0 : -1;
+    }
+    return -1;
+}
+
+static int cidr_match(const struct cidr *c, int family, const uint8_t *a)
+{
+    if (c->family != family)
+        return 0;
+    int full = c->bits / 8, rest = c->bits % 8;
+    if (memcmp(c->addr, a, (size_t)full) != 0)
+        return 0;
+    if (rest == 0)
+        return 1;
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    return (c->addr[full] & mask) == (a[full] & mask);
+}
+
+static const char *suffix_match(const struct dns_checker *dc, const char *name)
+{
+    for (size_t i = 0; i < dc->nsuffixes; i++)
+        if (is_ancestor_or_self(dc->suffixes[i], name))
+            return dc->suffixes[i];
+    return NULL;
+}
+
+static int64_t now_ms(void)
+{
+    return cf_mono_ns() / 1000000;
+}
+
+static int send_query(struct check *c, struct dns_chan *ch, const char *name, uint16_t type,
+                      dns_answer_cb cb, size_t idx)
+{
+    struct qctx *q = xmalloc(sizeof(*q));
+    q->c = c;
+    q->idx = idx;
+    c->pending++;
+    c->dc->stats.queries++;
+    int rc = dns_chan_query(ch, name, type, cb, q);
+    if (rc) {
+        c->pending--;
+        free(q);
+    }
+    return rc;
+}
+
+/* ---- finishing and admission ---- */
+
+static void finish(struct check *c)
+{
+    struct dns_checker *dc = c->dc;
+    if (c->kind == K_DELEG)
+        c->dcb(c->arg, &c->dr);
+    else
+        c->lcb(c->arg, &c->lr);
+    free(c);
+    dc->active--;
+    while (!dc->closing && dc->queue_head && dc->active < dc->max_checks) {
+        struct check *n = dc->queue_head;
+        dc->queue_head = n->next;
+        if (!dc->queue_head)
+            dc->queue_tail = NULL;
+        dc->queued--;
+        dc->active++;
+        n->next = NULL;
+        start_check(n);
+    }
+}
+
+static void fail_check(struct check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* fail_check ends c with an error result and a message. */
+static void fail_check(struct check *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (c->kind == K_DELEG) {
+        c->dr.result = DELEG_ERROR;
+        str_vfmt(c->dr.error, sizeof(c->dr.error), fmt, ap);
+    } else {
+        c->lr.result = LIVE_ERROR;
+        str_vfmt(c->lr.detail, sizeof(c->lr.detail), fmt, ap);
+    }
+    va_end(ap);
+    finish(c);
+}
+
+static void admit(struct dns_checker *dc, struct check *c)
+{
+    if (dc->closing) {
+        dc->active++;
+        fail_check(c, "checker closed");
+        return;
+    }
+    if (dc->active >= dc->max_checks) {
+        if (dc->queue_tail)
+            dc->queue_tail->next = c;
+        else
+            dc->queue_head = c;
+        dc->queue_tail = c;
+        dc->queued++;
+        return;
+    }
+    dc->active++;
+    start_check(c);
+}
+
+/* ---- zone cuts ---- */
+
+static const char *status_text(int status)
+{
+    return status == CF_ETIMEOUT ? "timed out" : cf_strerror(status);
+}
+
+static void wake_waiters(struct zone_info *z)
+{
+    struct check *w = z->waiters;
+    z->waiters = NULL;
+    while (w) {
+        struct check *next = w->next;
+        w->next = NULL;
+        zone_ready(w, z);
+        w = next;
+    }
+}
+
+static void zone_done(struct dns_checker *dc, struct zone_info *z)
+{
+    if (z->state == Z_RESOLVING) {
+        if (z->naddrs) {
+            z->state = Z_READY;
+            dc->stats.zones++;
+        } else {
+            z->state = Z_FAILED;
+            if (!z->err[0])
+                str_fmt(z->err, sizeof(z->err), "no address for any nameserver of %s", z->apex);
+        }
+    }
+    uint32_t ttl = z->ttl < 30 ? 30 : z->ttl;
+    if (ttl > (uint32_t)dc->cache_ttl_max)
+        ttl = (uint32_t)dc->cache_ttl_max;
+    /* A failure is cached briefly: the next hosts of the zone do not hammer a broken zone. */
+    z->expires_ms = now_ms() + (z->state == Z_READY ? (int64_t)ttl * 1000 : 30000);
+    wake_waiters(z);
+}
+
+struct zq {
+    struct dns_checker *dc;
+    struct zone_info *z;
+    char name[HOSTNAME_MAX + 1]; /* the question asked */
+    uint16_t qtype;
+};
+
+static void on_ns_addr(void *arg, int status, const uint8_t *ans, size_t len)
+{
+    struct zq *q = arg;
+    struct dns_checker *dc = q->dc;
+    struct zone_info *z = q->z;
+    struct dnswire_msg m;
+    int ok = status == 0 && parse_answer(&m, ans, len, q->name, q->qtype) == 0;
+    free(q);
+    if (ok) {
+        for (size_t i = 0; i < m.ancount; i++) {
+            struct dnswire_rr *rr = &m.rr[i];
+            char txt[48];
+            uint8_t a[16];
+            if (rr->type == DNSWIRE_TYPE_A && dnswire_rdata_a(rr, a) == 0)
+                inet_ntop(AF_INET, a, txt, sizeof(txt));
+            else if (rr->type == DNSWIRE_TYPE_AAAA && dnswire_rdata_aaaa(rr, a) == 0)
+                inet_ntop(AF_INET6, a, txt, sizeof(txt));
+            else
+                continue;
+            if (rr->ttl < z->ttl)
+                z->ttl = rr->ttl;
+            int dup = 0;
+            for (size_t k = 0; k < z->naddrs; k++)
+                dup |= strcmp(z->addrs[k], txt) == 0;
+            if (!dup && z->naddrs < DNS_CHECK_MAX_SERVERS)
+                str_fmt(z->addrs[z->naddrs++], sizeof(z->addrs[0]), "%s", txt);
+        }
+        dnswire_msg_cleanup(&m);
+    }
+    if (--z->pending == 0)
+        zone_done(dc, z);
+}
+
+static void on_ns(void *arg, int status, const uint8_t *ans, size_t len)
+{
+    struct zq *q = arg;
+    struct dns_checker *dc = q->dc;
+    struct zone_info *z = q->z;
+    struct dnswire_msg m;
+    int prc;
+    free(q);
+    z->pending--;
+    if (status != 0) {
+        str_fmt(z->err, sizeof(z->err), "NS %s: %s", z->apex, status_text(status));
+        zone_done(dc, z);
+        return;
+    }
+    if ((prc = parse_answer(&m, ans, len, z->apex, DNSWIRE_TYPE_NS)) != 0) {
+        str_fmt(z->err, sizeof(z->err), "NS %s: %s", z->apex, parse_error_text(prc));
+        zone_done(dc, z);
+        return;
+    }
+    if (m.hdr.rcode != DNSWIRE_RCODE_NOERROR) {
+        str_fmt(z->err, sizeof(z->err), "NS %s: %s", z->apex, dnswire_rcode_str(m.hdr.rcode));
+        dnswire_msg_cleanup(&m);
+        zone_done(dc, z);
+        return;
+    }
+    char names[DNS_CHECK_MAX_SERVERS][DNSWIRE_NAME_TEXT_MAX];
+    size_t nn = 0;
+    for (size_t i = 0; i < m.ancount && nn < DNS_CHECK_MAX_SERVERS; i++) {
+        struct dnswire_rr *rr = &m.rr[i];
+        uint8_t w[DNSWIRE_NAME_MAX];
+        size_t wl;
+        if (rr->type != DNSWIRE_TYPE_NS || !rr_owner_is(rr, z->apex) ||
+            dnswire_rdata_name(&m, rr, w, &wl) != 0 ||
+            name_text(names[nn], sizeof(names[0]), w, wl))
+            continue;
+        if (rr->ttl < z->ttl)
+            z->ttl = rr->ttl;
+        nn++;
+    }
+    dnswire_msg_cleanup(&m);
+    if (nn == 0) {
+        str_fmt(z->err, sizeof(z->err), "no NS records for %s", z->apex);
+        zone_done(dc, z);
+        return;
+    }
+    for (size_t i = 0; i < nn; i++) {
+        static const uint16_t types[2] = {DNSWIRE_TYPE_A, DNSWIRE_TYPE_AAAA};
+        for (int t = 0; t < 2; t++) {
+            struct zq *aq = xmalloc(sizeof(*aq));
+            aq->dc = dc;
+            aq->z = z;
+            str_fmt(aq->name, sizeof(aq->name), "%s", names[i]);
+            aq->qtype = types[t];
+            z->pending++;
+            dc->stats.queries++;
+            if (dns_chan_query(dc->resolver, names[i], types[t], on_ns_addr, aq) != 0) {
+                z->pending--;
+                free(aq);
+            }
+        }
+    }
+    if (z->pending == 0)
+        zone_done(dc, z);
+}
+
+/* zone_lookup starts or joins the resolution of apex's nameservers for c. */
+static void zone_lookup(struct check *c, const char *apex)
+{
+    struct dns_checker *dc = c->dc;
+    struct zone_info *z = strmap_get(&dc->zones, apex);
+    if (z && z->state == Z_RESOLVING) {
+        c->next = z->waiters;
+        z->waiters = c;
+        return;
+    }
+    if (z && now_ms() < z->expires_ms) {
+        zone_ready(c, z);
+        return;
+    }
+    if (!z) {
+        z = xmalloc(sizeof(*z));
+        strmap_put(&dc->zones, apex, z);
+    }
+    memset(z, 0, sizeof(*z));
+    str_fmt(z->apex, sizeof(z->apex), "%s", apex);
+    z->state = Z_RESOLVING;
+    z->ttl = UINT32_MAX;
+    c->next = NULL;
+    z->waiters = c;
+    struct zq *q = xmalloc(sizeof(*q));
+    q->dc = dc;
+    q->z = z;
+    z->pending = 1;
+    dc->stats.queries++;
+    if (dns_chan_query(dc->resolver, apex, DNSWIRE_TYPE_NS, on_ns, q) != 0) {
+        free(q);
+        z->pending = 0;
+        str_fmt(z->err, sizeof(z->err), "cannot query NS for %s", apex);
+        zone_done(dc, z);
+    }
+}
+
+/*
+ * on_soa handles one step of the zone-cut walk. The question is CNAME, not
+ * SOA: a resolver does not chase a CNAME asked for by type (RFC 1034
+ * §3.6.2), so a delegated name answers with its CNAME (never an apex: go one
+ * label up) and any other name answers NODATA or NXDOMAIN with the SOA of
+ * its zone in the authority section (RFC 2308 §2), which is the cut.
+ * Asking for SOA instead would make the resolver follow the customer's CNAME
+ * into our own zone, or fail on a dangling one.
+ */
+static void on_soa(void *arg, int status, const uint8_t *ans, size_t len)
+{
+    struct qctx *q = arg;
+    struct check *c = q->c;
+    struct dnswire_msg m;
+    free(q);
+    c->pending--;
+    if (status != 0) {
+        fail_check(c, "zone cut of %s: resolver %s", c->cut, status_text(status));
+        return;
+    }
+    int prc = parse_answer(&m, ans, len, c->cut, DNSWIRE_TYPE_CNAME);
+    if (prc != 0) {
+        fail_check(c, "zone cut of %s: %s from the resolver", c->cut, parse_error_text(prc));
+        return;
+    }
+    if (m.hdr.rcode != DNSWIRE_RCODE_NOERROR && m.hdr.rcode != DNSWIRE_RCODE_NXDOMAIN) {
+        fail_check(c, "zone cut of %s: resolver answered %s", c->cut,
+                   dnswire_rcode_str(m.hdr.rcode));
+        dnswire_msg_cleanup(&m);
+        return;
+    }
+    char apex[DNSWIRE_NAME_TEXT_MAX] = "";
+    int aliased = 0;
+    for (size_t i = 0; i < m.ancount + m.nscount; i++) {
+        struct dnswire_rr *rr = &m.rr[i];
+        char owner[DNSWIRE_NAME_TEXT_MAX];
+        if (name_text(owner, sizeof(owner), rr->name, rr->name_len) != 0)
+            continue;
+        if (i < m.ancount && (rr->type == DNSWIRE_TYPE_CNAME || rr->type == DNSWIRE_TYPE_DNAME) &&
+            (strcmp(owner, c->cut) == 0 || rr->type == DNSWIRE_TYPE_DNAME)) {
+            aliased = 1; /* an alias is never a zone apex: look one label up */
+            break;
+        }
+        if (rr->type == DNSWIRE_TYPE_SOA && is_ancestor_or_self(owner, c->cut) &&
+            (i >= m.ancount ? 1 : strcmp(owner, c->cut) == 0)) {
+            str_fmt(apex, sizeof(apex), "%s", owner);
+            break;
+        }
+    }
+    dnswire_msg_cleanup(&m);
+    if (apex[0] && !aliased) {
+        zone_lookup(c, apex);
+        return;
+    }
+    /* An alias, or an answer without SOA: try the parent. */
+    const char *p = parent(c->cut);
+    if (!p || !strchr(p, '.') || ++c->walk_steps > MAX_WALK) {
+        fail_check(c, "no zone cut found above %s", c->qname);
+        return;
+    }
+    memmove(c->cut, p, strlen(p) + 1);
+    soa_walk(c);
+}
+
+static void soa_walk(struct check *c)
+{
+    struct qctx *q = xmalloc(sizeof(*q));
+    q->c = c;
+    q->idx = 0;
+    c->pending++;
+    c->dc->stats.queries++;
+    if (dns_chan_query(c->dc->resolver, c->cut, DNSWIRE_TYPE_CNAME, on_soa, q) != 0) {
+        free(q);
+        c->pending--;
+        fail_check(c, "zone cut of %s: %s", c->cut, "cannot query the resolver");
+    }
+}
+
+/* ---- delegation ---- */
+
+static struct dns_chan *auth_chan(struct dns_checker *dc, const char *addr)
+{
+    struct dns_chan *ch = strmap_get(&dc->auth, addr);
+    if (ch)
+        return ch;
+    char server[64];
+    if (strchr(addr, ':'))
+        str_fmt(server, sizeof(server), "[%s]:%d", addr, dc->auth_port);
+    else
+        str_fmt(server, sizeof(server), "%s:%d", addr, dc->auth_port);
+    if (dns_chan_new(&ch, dc->loop, server, &dc->auth_opts) != 0)
+        return NULL;
+    strmap_put(&dc->auth, addr, ch);
+    dc->stats.auth_channels++;
+    return ch;
+}
+
+static void aggregate(struct check *c)
+{
+    struct deleg_report *r = &c->dr;
+    size_t ok = 0, miss = 0, wrong = 0, err = 0;
+    for (size_t i = 0; i < r->nservers; i++) {
+        struct deleg_server *s = &r->servers[i];
+        switch (s->result) {
+        case DELEG_CONFIRMED:
+            ok++;
+            break;
+        case DELEG_MISSING:
+            miss++;
+            break;
+        case DELEG_WRONG_TARGET:
+            wrong++;
+            if (!r->seen_target[0])
+                str_fmt(r->seen_target, sizeof(r->seen_target), "%s", s->target);
+            break;
+        default:
+            err++;
+            if (!r->error[0])
+                str_fmt(r->error, sizeof(r->error), "%s: %s", s->addr, s->error);
+            break;
+        }
+    }
+    (void)miss;
+    if (r->nservers == 0) {
+        r->result = DELEG_ERROR;
+        str_fmt(r->error, sizeof(r->error), "no authoritative address for %s", r->zone);
+    } else if (err) {
+        r->result = DELEG_ERROR;
+    } else if (ok == r->nservers) {
+        r->result = DELEG_CONFIRMED;
+    } else if (ok) {
+        r->result = DELEG_PROPAGATING;
+    } else if (wrong) {
+        r->result = DELEG_WRONG_TARGET;
+    } else {
+        r->result = DELEG_MISSING;
+    }
+    finish(c);
+}
+
+static void server_error(struct deleg_server *s, const char *msg)
+{
+    s->result = DELEG_ERROR;
+    str_fmt(s->error, sizeof(s->error), "%s", msg);
+}
+
+/*
+ * classify_auth reads one authoritative server's answer to the CNAME query
+ * for c->qname (RFC 1034 §4.3.2 from the server's side).
+ */
+static void classify_auth(struct check *c, struct deleg_server *s, const struct dnswire_msg *m)
+{
+    char owner[DNSWIRE_NAME_TEXT_MAX], cur[DNSWIRE_NAME_TEXT_MAX];
+    if (m->qdcount != 1 || name_text(owner, sizeof(owner), m->qd[0].name, m->qd[0].name_len) != 0 ||
+        strcmp(owner, c->qname) != 0 || m->qd[0].qtype != DNSWIRE_TYPE_CNAME) {
+        server_error(s, "answer for another question");
+        return;
+    }
+    if (m->hdr.rcode != DNSWIRE_RCODE_NOERROR && m->hdr.rcode != DNSWIRE_RCODE_NXDOMAIN) {
+        server_error(s, dnswire_rcode_str(m->hdr.rcode));
+        return;
+    }
+    if (!m->hdr.aa) {
+        /* A referral to a deeper zone, or a lame server. */
+        for (size_t i = m->ancount; i < m->ancount + m->nscount; i++) {
+            const struct dnswire_rr *rr = &m->rr[i];
+            if (rr->type == DNSWIRE_TYPE_NS &&
+                name_text(owner, sizeof(owner), rr->name, rr->name_len) == 0 &&
+                is_ancestor_or_self(owner, c->qname) && strcmp(owner, c->dr.zone) != 0 &&
+                is_ancestor_or_self(c->dr.zone, owner)) {
+                s->result = SERVER_REFERRAL;
+                return;
+            }
+        }
+        server_error(s, "not authoritative (lame delegation)");
+        return;
+    }
+    /* Follow the chain inside the answer: CNAMEs (and DNAME-synthesized ones). */
+    str_fmt(cur, sizeof(cur), "%s", c->qname);
+    int hops = 0, found = 0;
+    for (;;) {
+        int step = 0;
+        for (size_t i = 0; i < m->ancount; i++) {
+            const struct dnswire_rr *rr = &m->rr[i];
+            uint8_t w[DNSWIRE_NAME_MAX];
+            size_t wl;
+            char target[DNSWIRE_NAME_TEXT_MAX];
+            if (rr->type != DNSWIRE_TYPE_CNAME || !rr_owner_is(rr, cur))
+                continue;
+            if (dnswire_rdata_name(m, rr, w, &wl) != 0 ||
+                name_text(target, sizeof(target), w, wl) != 0) {
+                server_error(s, "malformed CNAME");
+                return;
+            }
+            if (++hops > DNS_CHECK_MAX_CHAIN) {
+                server_error(s, "CNAME chain too long or looping");
+                return;
+            }
+            str_fmt(cur, sizeof(cur), "%s", target);
+            step = found = 1;
+            break;
+        }
+        if (!step)
+            break;
+        if (strcmp(cur, c->expected) == 0)
+            break;
+    }
+    if (!found) {
+        s->result = DELEG_MISSING; /* NXDOMAIN, or no CNAME at the name */
+        return;
+    }
+    str_fmt(s->target, sizeof(s->target), "%s", cur);
+    if (strcmp(cur, c->expected) == 0)
+        s->result = DELEG_CONFIRMED;
+    else
+        s->result = SERVER_CHAIN; /* maybe more links outside this zone */
+}
+
+static void after_auth(struct check *c)
+{
+    for (size_t i = 0; i < c->dr.nservers; i++) {
+        if (c->dr.servers[i].result != SERVER_REFERRAL)
+            continue;
+        if (c->full_walk) {
+            server_error(&c->dr.servers[i], "referral below the zone cut");
+            continue;
+        }
+        /* A deeper zone cut: find it from the name itself. */
+        c->full_walk = 1;
+        memset(&c->dr.servers, 0, sizeof(c->dr.servers));
+        c->dr.nservers = 0;
+        c->dr.zone[0] = '\0';
+        str_fmt(c->cut, sizeof(c->cut), "%s", c->qname);
+        c->walk_steps = 0;
+        soa_walk(c);
+        return;
+    }
+    follow_next_chain(c);
+}
+
+static void on_auth(void *arg, int status, const uint8_t *ans, size_t len)
+{
+    struct qctx *q = arg;
+    struct check *c = q->c;
+    struct deleg_server *s = &c->dr.servers[q->idx];
+    free(q);
+    c->pending--;
+    if (status != 0) {
+        server_error(s, status_text(status));
+    } else {
+        struct dnswire_msg m;
+        if (dnswire_msg_parse(&m, ans, len) != 0) {
+            server_error(s, "malformed answer");
+        } else {
+            classify_auth(c, s, &m);
+            dnswire_msg_cleanup(&m);
+        }
+    }
+    if (c->pending == 0)
+        after_auth(c);
+}
+
+static void zone_ready(struct check *c, struct zone_info *z)
+{
+    struct dns_checker *dc = c->dc;
+    if (z->state != Z_READY) {
+        fail_check(c, "%s", z->err);
+        return;
+    }
+    str_fmt(c->dr.zone, sizeof(c->dr.zone), "%s", z->apex);
+    c->dr.nservers = z->naddrs;
+    for (size_t i = 0; i < z->naddrs; i++)
+        str_fmt(c->dr.servers[i].addr, sizeof(c->dr.servers[0].addr), "%s", z->addrs[i]);
+    c->pending++; /* hold: answers arriving from inside this loop must not finish c */
+    for (size_t i = 0; i < z->naddrs; i++) {
+        struct dns_chan *ch = auth_chan(dc, z->addrs[i]);
+        if (!ch || send_query(c, ch, c->qname, DNSWIRE_TYPE_CNAME, on_auth, i) != 0)
+            server_error(&c->dr.servers[i], "cannot query this address");
+    }
+    if (--c->pending == 0)
+        after_auth(c);
+}
+
+static void on_chain(void *arg, int status, const uint8_t *ans, size_t len)
+{
+    struct qctx *q = arg;
+    struct check *c = q->c;
+    free(q);
+    c->pending--;
+    const char *err = NULL;
+    char next[DNSWIRE_NAME_TEXT_MAX] = "";
+    struct dnswire_msg m;
+    if (status != 0) {
+        err = status_text(status);
+    } else if (parse_answer(&m, ans, len, c->chain_cur, DNSWIRE_TYPE_CNAME) != 0) {
+        err = "bad answer while following the CNAME chain";
+    } else {
+        if (m.hdr.rcode != DNSWIRE_RCODE_NOERROR && m.hdr.rcode != DNSWIRE_RCODE_NXDOMAIN)
+            err = dnswire_rcode_str(m.hdr.rcode);
+        for (size_t i = 0; !err && i < m.ancount; i++) {
+            struct dnswire_rr *rr = &m.rr[i];
+            uint8_t w[DNSWIRE_NAME_MAX];
+            size_t wl;
+            if (rr->type == DNSWIRE_TYPE_CNAME && rr_owner_is(rr, c->chain_cur) &&
+                dnswire_rdata_name(&m, rr, w, &wl) == 0)
+                name_text(next, sizeof(next), w, wl);
+        }
+        dnswire_msg_cleanup(&m);
+    }
+    uint8_t result;
+    if (err) {
+        result = DELEG_ERROR;
+    } else if (next[0] && strcmp(next, c->expected) == 0) {
+        result = DELEG_CONFIRMED;
+    } else if (next[0]) {
+        if (++c->chain_hops > DNS_CHECK_MAX_CHAIN || strcmp(next, c->chain_start) == 0) {
+            result = DELEG_ERROR;
+            err = "CNAME chain too long or looping";
+        } else {
+            str_fmt(c->chain_cur, sizeof(c->chain_cur), "%s", next);
+            struct qctx *nq = xmalloc(sizeof(*nq));
+            nq->c = c;
+            nq->idx = 0;
+            c->pending++;
+            c->dc->stats.queries++;
+            if (dns_chan_query(c->dc->resolver, c->chain_cur, DNSWIRE_TYPE_CNAME, on_chain, nq) ==
+                0)
+                return;
+            free(nq);
+            c->pending--;
+            result = DELEG_ERROR;
+            err = "cannot query the resolver";
+        }
+    } else {
+        result = DELEG_WRONG_TARGET; /* the chain ends elsewhere */
+    }
+    for (size_t i = 0; i < c->dr.nservers; i++) {
+        struct deleg_server *s = &c->dr.servers[i];
+        if (s->result != SERVER_CHAIN || strcmp(s->target, c->chain_start) != 0)
+            continue;
+        s->result = result;
+        if (result == DELEG_ERROR)
+            str_fmt(s->error, sizeof(s->error), "following %s: %s", c->chain_start, err);
+        else if (result == DELEG_WRONG_TARGET)
+            str_fmt(s->target, sizeof(s->target), "%s", c->chain_cur);
+    }
+    follow_next_chain(c);
+}
+
+/* follow_next_chain follows one pending chain, or aggregates when none is left. */
+static void follow_next_chain(struct check *c)
+{
+    for (size_t i = 0; i < c->dr.nservers; i++) {
+        struct deleg_server *s = &c->dr.servers[i];
+        if (s->result != SERVER_CHAIN)
+            continue;
+        str_fmt(c->chain_start, sizeof(c->chain_start), "%s", s->target);
+        str_fmt(c->chain_cur, sizeof(c->chain_cur), "%s", s->target);
+        c->chain_hops = 0;
+        struct qctx *q = xmalloc(sizeof(*q));
+        q->c = c;
+        q->idx = i;
+        c->pending++;
+        c->dc->stats.queries++;
+        if (dns_chan_query(c->dc->resolver, c->chain_cur, DNSWIRE_TYPE_CNAME, on_chain, q) == 0)
+            return;
+        free(q);
+        c->pending--;
+        server_error(s, "cannot query the resolver");
+    }
+    aggregate(c);
+}
+
+static void start_deleg(struct check *c)
+{
+    struct dns_checker *dc = c->dc;
+    /* The nearest cached zone above the name; its servers refer us down if there is a cut. */
+    for (const char *p = c->qname; p && strchr(p, '.'); p = parent(p)) {
+        struct zone_info *z = strmap_get(&dc->zones, p);
+        if (z && (z->state == Z_RESOLVING || now_ms() < z->expires_ms)) {
+            zone_lookup(c, p);
+            return;
+        }
+    }
+    str_fmt(c->cut, sizeof(c->cut), "%s", c->qname);
+    soa_walk(c);
+}
+
+/* ---- liveness ---- */
+
+static void live_done(struct check *c)
+{
+    struct live_report *r = &c->lr;
+    if (c->live_hit) {
+        r->result = LIVE_LIVE;
+    } else if (c->live_err) {
+        r->result = LIVE_ERROR;
+    } else {
+        r->result = LIVE_NOT_LIVE;
+        str_fmt(r->detail, sizeof(r->detail), "%s",
+                c->live_seen[0] ? c->live_seen : "no address and no CNAME");
+    }
+    finish(c);
+}
+
+static void on_live(void *arg, int status, const uint8_t *ans, size_t len)
+{
+    struct qctx *q = arg;
+    struct check *c = q->c;
+    struct dns_checker *dc = c->dc;
+    struct dnswire_msg m;
+    uint16_t q_type = q->idx == 0 ? DNSWIRE_TYPE_A : DNSWIRE_TYPE_AAAA;
+    free(q);
+    c->pending--;
+    int prc = status == 0 ? parse_answer(&m, ans, len, c->qname, q_type) : 0;
+    if (status != 0 || prc != 0) {
+        if (!c->live_hit)
+            str_fmt(c->lr.detail, sizeof(c->lr.detail), "resolving %s: %s", c->qname,
+                    status ? status_text(status) : parse_error_text(prc));
+        c->live_err = 1;
+        goto out;
+    }
+    if (m.hdr.rcode != DNSWIRE_RCODE_NOERROR && m.hdr.rcode != DNSWIRE_RCODE_NXDOMAIN) {
+        if (!c->live_hit)
+            str_fmt(c->lr.detail, sizeof(c->lr.detail), "resolving %s: %s", c->qname,
+                    dnswire_rcode_str(m.hdr.rcode));
+        c->live_err = 1;
+    } else if (m.hdr.rcode == DNSWIRE_RCODE_NXDOMAIN && !c->live_seen[0]) {
+        str_fmt(c->live_seen, sizeof(c->live_seen), "%s does not exist (NXDOMAIN)", c->qname);
+    }
+    for (size_t i = 0; i < m.ancount && !c->live_hit; i++) {
+        struct dnswire_rr *rr = &m.rr[i];
+        uint8_t w[DNSWIRE_NAME_MAX], a[16];
+        size_t wl;
+        char txt[DNSWIRE_NAME_TEXT_MAX];
+        const char *suf;
+        if (rr->type == DNSWIRE_TYPE_CNAME && dnswire_rdata_name(&m, rr, w, &wl) == 0 &&
+            name_text(txt, sizeof(txt), w, wl) == 0) {
+            if ((suf = suffix_match(dc, txt))) {
+                c->live_hit = 1;
+                str_fmt(c->lr.detail, sizeof(c->lr.detail), "CNAME %s is in %s", txt, suf);
+            } else {
+                str_fmt(c->live_seen, sizeof(c->live_seen), "CNAME %s", txt);
+            }
+        } else if ((rr->type == DNSWIRE_TYPE_A && dnswire_rdata_a(rr, a) == 0) ||
+                   (rr->type == DNSWIRE_TYPE_AAAA && dnswire_rdata_aaaa(rr, a) == 0)) {
+            int fam = rr->type == DNSWIRE_TYPE_A ? AF_INET : AF_INET6;
+            inet_ntop(fam, a, txt, sizeof(txt));
+            for (size_t k = 0; k < dc->ncidrs; k++) {
+                if (cidr_match(&dc->cidrs[k], fam, a)) {
+                    c->live_hit = 1;
+                    str_fmt(c->lr.detail, sizeof(c->lr.detail), "%s %s is in a CDN range",
+                            fam == AF_INET ? "A" : "AAAA", txt);
+                    break;
+                }
+            }
+            if (!c->live_hit && (!c->live_seen[0] || !strncmp(c->live_seen, "CNAME", 5) == 0))
+                str_fmt(c->live_seen, sizeof(c->live_seen), "%s %s", fam == AF_INET ? "A" : "AAAA",
+                        txt);
+        }
+    }
+    dnswire_msg_cleanup(&m);
+out:
+    if (c->pending == 0)
+        live_done(c);
+}
+
+static void start_live(struct check *c)
+{
+    const char *suf = suffix_match(c->dc, c->qname);
+    if (suf) {
+        c->live_hit = 1;
+        str_fmt(c->lr.detail, sizeof(c->lr.detail), "%s is in %s", c->qname, suf);
+        live_done(c);
+        return;
+    }
+    c->pending++; /* hold */
+    if (send_query(c, c->dc->resolver, c->qname, DNSWIRE_TYPE_A, on_live, 0) != 0 ||
+        send_query(c, c->dc->resolver, c->qname, DNSWIRE_TYPE_AAAA, on_live, 1) != 0) {
+        c->live_err = 1;
+        str_fmt(c->lr.detail, sizeof(c->lr.detail), "cannot query the resolver");
+    }
+    if (--c->pending == 0)
+        live_done(c);
+}
+
+static void start_check(struct check *c)
+{
+    if (c->dc->closing) {
+        fail_check(c, "checker closed");
+        return;
+    }
+    if (c->kind == K_DELEG)
+        start_deleg(c);
+    else
+        start_live(c);
+}
+
+/* ---- public API ---- */
+
+int dns_checker_new(struct dns_checker **out, uv_loop_t *loop, const struct dns_checker_opts *o)
+{
+    struct dns_checker *dc = xcalloc(1, sizeof(*dc));
+    struct dns_chan_opts ro = {0, o->timeout_ms ? o->timeout_ms : 1500, o->tries ? o->tries : 3, 1};
+    int rc;
+    dc->loop = loop;
+    dc->auth_opts = ro;
+    dc->auth_opts.norecurse = 1;
+    dc->auth_port = o->auth_port ? o->auth_port : 53;
+    dc->cache_ttl_max = o->cache_ttl_max ? o->cache_ttl_max : 3600;
+    dc->max_checks = o->max_checks ? o->max_checks : 2000;
+    strmap_init(&dc->auth);
+    strmap_init(&dc->zones);
+    dc->suffixes = xcalloc(o->n_cdn_targets + 1, sizeof(char *));
+    dc->cidrs = xcalloc(o->n_cdn_targets + 1, sizeof(struct cidr));
+    for (size_t i = 0; i < o->n_cdn_targets; i++) {
+        const char *t = o->cdn_targets[i];
+        if (strchr(t, '/')) {
+            if (parse_cidr(&dc->cidrs[dc->ncidrs], t) != 0) {
+                rc = CF_ECONFIG;
+                goto out_free;
+            }
+            dc->ncidrs++;
+        } else {
+            dc->suffixes[dc->nsuffixes] = xstrdup(t);
+            lower(dc->suffixes[dc->nsuffixes++]);
+        }
+    }
+    rc = dns_chan_new(&dc->resolver, loop, o->resolver, &ro);
+    if (rc)
+        goto out_free;
+    *out = dc;
+    return 0;
+out_free:
+    for (size_t i = 0; i < dc->nsuffixes; i++)
+        free(dc->suffixes[i]);
+    free(dc->suffixes);
+    free(dc->cidrs);
+    free(dc);
+    return rc;
+}
+
+static struct check *new_check(struct dns_checker *dc, enum check_kind kind, const char *host)
+{
+    struct check *c = xcalloc(1, sizeof(*c));
+    c->dc = dc;
+    c->kind = kind;
+    const char *base = hostname_base(host);
+    if (kind == K_DELEG) {
+        str_fmt(c->qname, sizeof(c->qname), HOSTNAME_CHALLENGE_PREFIX "%s", base);
+        str_fmt(c->dr.host, sizeof(c->dr.host), "%s", host);
+    } else {
+        str_fmt(c->qname, sizeof(c->qname), "%s", base);
+        str_fmt(c->lr.host, sizeof(c->lr.host), "%s", host);
+    }
+    lower(c->qname);
+    return c;
+}
+
+void dns_check_delegation(struct dns_checker *dc, const char *host, const char *expected_target,
+                          dns_deleg_cb cb, void *arg)
+{
+    struct check *c = new_check(dc, K_DELEG, host);
+    str_fmt(c->expected, sizeof(c->expected), "%s", expected_target);
+    lower(c->expected);
+    c->dcb = cb;
+    c->arg = arg;
+    admit(dc, c);
+}
+
+void dns_check_liveness(struct dns_checker *dc, const char *host, dns_live_cb cb, void *arg)
+{
+    struct check *c = new_check(dc, K_LIVE, host);
+    c->lcb = cb;
+    c->arg = arg;
+    admit(dc, c);
+}
+
+size_t dns_checker_inflight(const struct dns_checker *dc)
+{
+    return dc->active + dc->queued;
+}
+
+void dns_checker_stats(const struct dns_checker *dc, struct dns_checker_stats *out)
+{
+    *out = dc->stats;
+}
+
+void dns_checker_free(struct dns_checker *dc)
+{
+    if (!dc)
+        return;
+    dc->closing = 1;
+    /* Queued checks never started: they end now, with an error. */
+    while (dc->queue_head) {
+        struct check *c = dc->queue_head;
+        dc->queue_head = c->next;
+        dc->queued--;
+        dc->active++;
+        fail_check(c, "checker closed");
+    }
+    dc->queue_tail = NULL;
+    /* Destroying channels runs the pending callbacks, which end their checks. */
+    dns_chan_free(dc->resolver);
+    for (size_t i = 0; i < dc->auth.cap; i++)
+        if (dc->auth.slots[i].key)
+            dns_chan_free(dc->auth.slots[i].val);
+    strmap_cleanup(&dc->auth);
+    for (size_t i = 0; i < dc->zones.cap; i++)
+        if (dc->zones.slots[i].key)
+            free(dc->zones.slots[i].val);
+    strmap_cleanup(&dc->zones);
+    for (size_t i = 0; i < dc->nsuffixes; i++)
+        free(dc->suffixes[i]);
+    free(dc->suffixes);
+    free(dc->cidrs);
+    free(dc);
+}
