@@ -25,6 +25,7 @@ static const char usage_text[] =
     "  instructions [--format csv|json] [HOST...]\n"
     "  status [--json] [HOST]\n"
     "  remove HOST...\n"
+    "  check [--json] [--concurrency N] [HOST...]   delegation and liveness checks now\n"
     "  version\n";
 
 void cli_error(const char *fmt, ...)
@@ -69,8 +70,10 @@ static const struct {
     int (*fn)(struct cli *, int, char **);
     int needs_backends;
 } commands[] = {
-    {"init", cmd_init, 1},     {"import", cmd_import, 1}, {"instructions", cmd_instructions, 1},
-    {"status", cmd_status, 1}, {"remove", cmd_remove, 1}, {"version", cmd_version, 0},
+    /* name, function, needs the run-time backend check */
+    {"init", cmd_init, 1},       {"import", cmd_import, 1}, {"instructions", cmd_instructions, 1},
+    {"status", cmd_status, 1},   {"remove", cmd_remove, 1}, {"check", cmd_check, 1},
+    {"version", cmd_version, 0},
 };
 
 int main(int argc, char **argv)

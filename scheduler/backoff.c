@@ -1,7 +1,7 @@
 /*
  * backoff.c - failure backoff and per-host jitter.
  */
-#include "sched.h"
+#include "backoff.h"
 
 int64_t sched_backoff_delay(uint32_t failures)
 {

@@ -1,11 +1,11 @@
 /*
- * sched.h - the scheduler: what to do next and when.
+ * backoff.h - the scheduler: failure backoff and per-host jitter.
  *
  * Pure logic (STYLE.md): time comes in as an argument, nothing here does
  * I/O or knows the event loop, so all of it is tested with simulated time.
  */
-#ifndef CF_SCHEDULER_SCHED_H
-#define CF_SCHEDULER_SCHED_H
+#ifndef CF_SCHEDULER_BACKOFF_H
+#define CF_SCHEDULER_BACKOFF_H
 
 #include <stdint.h>
 

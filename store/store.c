@@ -40,7 +40,7 @@ struct store_read {
     MDB_txn *txn;
 };
 
-enum op_kind { OP_PUT_HOST, OP_IMPORT_HOST, OP_DEL_HOST, OP_PUT, OP_DEL };
+enum op_kind { OP_PUT_HOST, OP_IMPORT_HOST, OP_DEL_HOST, OP_PUT, OP_DEL, OP_TXT_ADD, OP_TXT_DEL };
 
 struct batch_op {
     uint8_t kind;
@@ -521,6 +521,97 @@ void store_batch_del(struct store_batch *b, enum store_db db, const void *key, s
     add_op(b, OP_DEL, db, key, klen);
 }
 
+static void add_txt_op(struct store_batch *b, enum op_kind kind, const char *name,
+                       const char *value)
+{
+    struct batch_op *op = add_op(b, kind, STORE_DB_DNS, name, strlen(name));
+    op->voff = b->arena.len;
+    op->vlen = strlen(value);
+    buf_append(&b->arena, value, op->vlen);
+}
+
+void store_batch_txt_add(struct store_batch *b, const char *name, const char *value)
+{
+    add_txt_op(b, OP_TXT_ADD, name, value);
+}
+
+void store_batch_txt_del(struct store_batch *b, const char *name, const char *value)
+{
+    add_txt_op(b, OP_TXT_DEL, name, value);
+}
+
+int store_txt_decode(const void *data, size_t len, store_txt_cb cb, void *ctx)
+{
+    const uint8_t *p = data, *end = p + len;
+    if (len < 1 || p[0] != 1)
+        return CF_ECORRUPT;
+    for (p++; p < end;) {
+        size_t n = *p++;
+        if (n == 0 || n > (size_t)(end - p))
+            return CF_ECORRUPT;
+        int rc = cb(ctx, (const char *)p, n);
+        if (rc)
+            return rc;
+        p += n;
+    }
+    return 0;
+}
+
+/*
+ * apply_txt adds or removes one value of the TXT set at a name. The set is
+ * "\x01" then (length octet, value) pairs; an emptied set is deleted.
+ */
+static int apply_txt(struct store *st, MDB_txn *txn, struct batch_op *op, const char *arena)
+{
+    MDB_dbi dbi = st->dbi[STORE_DB_DNS];
+    MDB_val k = {op->klen, (void *)(arena + op->koff)}, old;
+    const char *val = arena + op->voff;
+    size_t vlen = op->vlen;
+    struct buf nb;
+    int found = 0, rc;
+    if (vlen == 0 || vlen > STORE_TXT_MAX)
+        return BAD_RECORD;
+    rc = mdb_get(txn, dbi, &k, &old);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    buf_init(&nb);
+    buf_putc(&nb, 1);
+    if (rc == 0) {
+        const uint8_t *p = old.mv_data, *end = p + old.mv_size;
+        if (old.mv_size < 1 || p[0] != 1) {
+            buf_cleanup(&nb);
+            return BAD_RECORD;
+        }
+        for (p++; p < end;) {
+            size_t n = *p++;
+            if (n == 0 || n > (size_t)(end - p)) {
+                buf_cleanup(&nb);
+                return BAD_RECORD;
+            }
+            int same = n == vlen && memcmp(p, val, n) == 0;
+            found |= same;
+            if (!(same && op->kind == OP_TXT_DEL)) {
+                buf_putc(&nb, (char)n);
+                buf_append(&nb, p, n);
+            }
+            p += n;
+        }
+    }
+    if (op->kind == OP_TXT_ADD && !found) {
+        buf_putc(&nb, (char)vlen);
+        buf_append(&nb, val, vlen);
+    }
+    if (nb.len == 1) {
+        rc = mdb_del(txn, dbi, &k, NULL);
+        rc = rc == MDB_NOTFOUND ? 0 : rc;
+    } else {
+        MDB_val v = {nb.len, nb.data};
+        rc = mdb_put(txn, dbi, &k, &v, 0);
+    }
+    buf_cleanup(&nb);
+    return rc;
+}
+
 /*
  * put_tail puts k/v into dbi, appending when k sorts after every key there.
  * LMDB splits a page in the middle on an ordinary insert, so keys inserted
@@ -673,6 +764,9 @@ static int apply_op(struct store *st, MDB_txn *txn, struct batch_op *op, const c
     case OP_DEL:
         rc = mdb_del(txn, dbi, &k, NULL);
         return rc == MDB_NOTFOUND ? 0 : rc;
+    case OP_TXT_ADD:
+    case OP_TXT_DEL:
+        return apply_txt(st, txn, op, arena);
     }
     return MDB_INVALID;
 }

@@ -125,6 +125,23 @@ void store_batch_put(struct store_batch *b, enum store_db db, const void *key, s
                      const void *val, size_t vlen);
 void store_batch_del(struct store_batch *b, enum store_db db, const void *key, size_t klen);
 /*
+ * Published TXT records (STORE_DB_DNS): the key is the owner name (normalized
+ * text, no trailing dot), the value the set of TXT values there. Adding a
+ * value already present and removing one that is absent change nothing, so
+ * publishing is idempotent across restarts.
+ */
+#define STORE_TXT_MAX 255
+void store_batch_txt_add(struct store_batch *b, const char *name, const char *value);
+void store_batch_txt_del(struct store_batch *b, const char *name, const char *value);
+/*
+ * store_txt_decode calls cb(ctx, value, len) for each value of an encoded TXT
+ * set (as read from STORE_DB_DNS). cb returns 0 to go on. Returns 0, cb's
+ * nonzero result, or CF_ECORRUPT.
+ */
+typedef int (*store_txt_cb)(void *ctx, const char *value, size_t len);
+int store_txt_decode(const void *data, size_t len, store_txt_cb cb, void *ctx);
+
+/*
  * store_batch_commit applies every queued change in one write transaction
  * and empties the batch. When the map is full it grows the map and retries;
  * when it cannot grow, returns CF_EMAPFULL and nothing of the batch is

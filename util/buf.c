@@ -208,3 +208,20 @@ void buf_json_string(struct buf *b, const char *s, size_t len)
     }
     buf_putc(b, '"');
 }
+
+void str_vfmt(char *dst, size_t n, const char *fmt, va_list ap)
+{
+    if (n == 0)
+        return;
+    int r = vsnprintf(dst, n, fmt, ap);
+    if (r < 0)
+        dst[0] = '\0';
+}
+
+void str_fmt(char *dst, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    str_vfmt(dst, n, fmt, ap);
+    va_end(ap);
+}

@@ -42,4 +42,12 @@ void buf_reset(struct buf *b);
 /* buf_json_string appends s (len bytes) as a quoted, escaped JSON string. */
 void buf_json_string(struct buf *b, const char *s, size_t len);
 
+/*
+ * str_fmt is snprintf into a fixed buffer where truncation is intended
+ * (messages, names already bounded by their sources): it always
+ * NUL-terminates and never warns.
+ */
+void str_fmt(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void str_vfmt(char *dst, size_t n, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+
 #endif

@@ -76,6 +76,15 @@ int config_load(struct config *cfg, const char *dir, char *err, size_t errlen)
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (get_str(root, strs[i].key, strs[i].dst, strs[i].n, err, errlen))
             goto out_decref;
+    json_t *port = json_object_get(root, "dns_auth_port");
+    if (port) {
+        if (!json_is_integer(port) || json_integer_value(port) < 1 ||
+            json_integer_value(port) > 65535) {
+            snprintf(err, errlen, "%s: \"dns_auth_port\" must be a port number", path);
+            goto out_decref;
+        }
+        cfg->dns_auth_port = (int)json_integer_value(port);
+    }
     json_t *targets = json_object_get(root, "cdn_targets");
     if (targets) {
         if (!json_is_array(targets) || json_array_size(targets) > CONFIG_MAX_CDN_TARGETS) {
@@ -130,6 +139,8 @@ int config_save(const struct config *cfg, const char *dir, char *err, size_t err
     SET_OPT("rfc2136_server", cfg->rfc2136_server);
     SET_OPT("tsig_key_file", cfg->tsig_key_file);
 #undef SET_OPT
+    if (cfg->dns_auth_port)
+        json_object_set_new(root, "dns_auth_port", json_integer(cfg->dns_auth_port));
     for (size_t i = 0; i < cfg->n_cdn_targets; i++)
         json_array_append_new(targets, json_string(cfg->cdn_targets[i]));
     json_object_set(root, "cdn_targets", targets);

@@ -25,6 +25,7 @@ struct config {
     char dns_listen[128]; /* ADDR:PORT of the embedded validation-zone server */
     char rfc2136_server[128];
     char tsig_key_file[1024];
+    int dns_auth_port; /* port of authoritative servers (tests); 0 = 53 */
 };
 
 /* config_init sets the defaults. */

@@ -29,6 +29,10 @@
     X(PARSE, "parse error")                                                                        \
     X(TIMEOUT, "timed out")                                                                        \
     X(DNS, "DNS error")                                                                            \
+    X(DNS_SERVFAIL, "the server failed (SERVFAIL)")                                                \
+    X(DNS_REFUSED, "the server refused the query (REFUSED)")                                       \
+    X(DNS_FORMERR, "the server could not read the query (FORMERR/NOTIMP)")                         \
+    X(CONNREFUSED, "connection refused")                                                           \
     X(HTTP, "HTTP error")                                                                          \
     X(ACME, "ACME error")                                                                          \
     X(RATELIMIT, "rate limited")                                                                   \

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "sched.h"
+#include "backoff.h"
 
 static void test_backoff_steps(void **state)
 {

@@ -292,6 +292,67 @@ static void test_newer_store_refused(void **state)
     assert_null(f->st);
 }
 
+struct txt_seen {
+    char vals[4][64];
+    size_t n;
+};
+
+static int txt_cb(void *ctx, const char *v, size_t len)
+{
+    struct txt_seen *t = ctx;
+    snprintf(t->vals[t->n++], sizeof(t->vals[0]), "%.*s", (int)len, v);
+    return 0;
+}
+
+static void read_txt(struct fixture *f, const char *name, struct txt_seen *t)
+{
+    struct buf v;
+    buf_init(&v);
+    memset(t, 0, sizeof(*t));
+    if (store_get(f->st, STORE_DB_DNS, name, strlen(name), &v) == 0)
+        assert_int_equal(store_txt_decode(v.data, v.len, txt_cb, t), 0);
+    buf_cleanup(&v);
+}
+
+static void test_txt_sets(void **state)
+{
+    struct fixture *f = *state;
+    struct txt_seen t;
+    const char *name = "www.example.com.acme.cdn.test";
+    assert_int_equal(store_open(&f->st, f->dir, NULL), 0);
+    struct store_batch *b = store_batch_new(f->st);
+    store_batch_txt_add(b, name, "digest-one");
+    store_batch_txt_add(b, name, "digest-two"); /* a wildcard and its apex share the name */
+    store_batch_txt_add(b, name, "digest-one"); /* idempotent */
+    assert_int_equal(store_batch_commit(b), 0);
+    read_txt(f, name, &t);
+    assert_int_equal(t.n, 2);
+    assert_string_equal(t.vals[0], "digest-one");
+    assert_string_equal(t.vals[1], "digest-two");
+    store_batch_txt_del(b, name, "digest-one");
+    store_batch_txt_del(b, name, "never-there");
+    assert_int_equal(store_batch_commit(b), 0);
+    read_txt(f, name, &t);
+    assert_int_equal(t.n, 1);
+    assert_string_equal(t.vals[0], "digest-two");
+    store_batch_txt_del(b, name, "digest-two");
+    assert_int_equal(store_batch_commit(b), 0);
+    struct buf v;
+    buf_init(&v);
+    assert_int_equal(store_get(f->st, STORE_DB_DNS, name, strlen(name), &v), CF_ENOTFOUND);
+    buf_cleanup(&v);
+    /* Corrupt sets are refused, not misread. */
+    assert_int_equal(store_txt_decode("\x02\x01"
+                                      "a",
+                                      3, txt_cb, &t),
+                     CF_ECORRUPT);
+    assert_int_equal(store_txt_decode("\x01\x05"
+                                      "ab",
+                                      4, txt_cb, &t),
+                     CF_ECORRUPT);
+    store_batch_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +363,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_map_grows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_store_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_txt_sets, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

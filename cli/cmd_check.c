@@ -1,0 +1,277 @@
+/*
+ * cmd_check.c - `certfleet check [--json] [--concurrency N] [HOST...]`: run
+ * the delegation and liveness checks now, print what every authoritative
+ * server said, and record the results (no state changes: that is `run`'s).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "buf.h"
+#include "checks.h"
+#include "cli.h"
+#include "err.h"
+#include "hostname.h"
+#include "observe.h"
+#include "timeutil.h"
+
+struct check_host {
+    struct check_run *run;
+    struct host_record rec;
+    int pending;
+    struct deleg_report dr;
+    struct live_report lr;
+};
+
+struct check_run {
+    struct dns_checker *dc;
+    struct store_batch *batch;
+    char **names;
+    size_t nnames, next, done, active, concurrency;
+    int json;
+    size_t errors, store_errors;
+    size_t by_deleg[DELEG_RESULT__COUNT], by_live[LIVE_RESULT__COUNT];
+    int64_t now;
+    struct store *st;
+    uv_loop_t *loop;
+};
+
+static void start_more(struct check_run *r);
+
+static void print_host(struct check_run *r, const struct check_host *h)
+{
+    const struct deleg_report *d = &h->dr;
+    struct buf b;
+    buf_init(&b);
+    if (!r->json) {
+        buf_printf(&b, "%-40s delegation %-12s liveness %-8s", h->rec.name,
+                   deleg_result_name(d->result), live_result_name(h->lr.result));
+        if (d->result == DELEG_WRONG_TARGET)
+            buf_printf(&b, "  points at %s", d->seen_target);
+        if (d->result == DELEG_ERROR)
+            buf_printf(&b, "  %s", d->error);
+        buf_printf(&b, "  (%s)\n", h->lr.detail);
+        fputs(b.data, stdout);
+        buf_cleanup(&b);
+        return;
+    }
+    buf_puts(&b, "{\"host\":");
+    buf_json_string(&b, h->rec.name, strlen(h->rec.name));
+    buf_printf(&b,
+               ",\"delegation\":{\"result\":\"%s\",\"name\":\"" HOSTNAME_CHALLENGE_PREFIX "%s\"",
+               deleg_result_name(d->result), hostname_base(h->rec.name));
+    buf_puts(&b, ",\"expected\":");
+    buf_json_string(&b, h->rec.target, strlen(h->rec.target));
+    buf_puts(&b, ",\"zone\":");
+    buf_json_string(&b, d->zone, strlen(d->zone));
+    if (d->seen_target[0]) {
+        buf_puts(&b, ",\"seen_target\":");
+        buf_json_string(&b, d->seen_target, strlen(d->seen_target));
+    }
+    if (d->error[0]) {
+        buf_puts(&b, ",\"error\":");
+        buf_json_string(&b, d->error, strlen(d->error));
+    }
+    buf_puts(&b, ",\"servers\":[");
+    for (size_t i = 0; i < d->nservers; i++) {
+        const struct deleg_server *s = &d->servers[i];
+        buf_printf(&b, "%s{\"addr\":\"%s\",\"result\":\"%s\"", i ? "," : "", s->addr,
+                   deleg_result_name(s->result));
+        if (s->target[0]) {
+            buf_puts(&b, ",\"target\":");
+            buf_json_string(&b, s->target, strlen(s->target));
+        }
+        if (s->error[0]) {
+            buf_puts(&b, ",\"error\":");
+            buf_json_string(&b, s->error, strlen(s->error));
+        }
+        buf_putc(&b, '}');
+    }
+    buf_printf(&b,
+               "]},\"liveness\":{\"result\":\"%s\",\"detail\":", live_result_name(h->lr.result));
+    buf_json_string(&b, h->lr.detail, strlen(h->lr.detail));
+    buf_puts(&b, "}}\n");
+    fputs(b.data, stdout);
+    buf_cleanup(&b);
+}
+
+static void host_done(struct check_host *h)
+{
+    struct check_run *r = h->run;
+    print_host(r, h);
+    r->by_deleg[h->dr.result]++;
+    r->by_live[h->lr.result]++;
+    if (h->dr.result == DELEG_ERROR || h->lr.result == LIVE_ERROR)
+        r->errors++;
+    /* Re-read the record: it may have changed since the check started. */
+    struct host_record *cur = xmalloc(sizeof(*cur));
+    if (store_host_get(r->st, cur, h->rec.name) == 0) {
+        sched_note_delegation(cur, h->dr.result, h->dr.seen_target, r->now);
+        sched_note_liveness(cur, h->lr.result, r->now);
+        store_batch_put_host(r->batch, cur);
+    }
+    free(cur);
+    if (store_batch_count(r->batch) >= 1000 && store_batch_commit(r->batch) != 0)
+        r->store_errors++;
+    free(h);
+    r->active--;
+    r->done++;
+    start_more(r);
+    /* The channels keep their sockets open (and the loop alive): stop it when all are done. */
+    if (r->done == r->nnames)
+        uv_stop(r->loop);
+}
+
+static void on_deleg(void *arg, const struct deleg_report *rep)
+{
+    struct check_host *h = arg;
+    h->dr = *rep;
+    if (--h->pending == 0)
+        host_done(h);
+}
+
+static void on_live(void *arg, const struct live_report *rep)
+{
+    struct check_host *h = arg;
+    h->lr = *rep;
+    if (--h->pending == 0)
+        host_done(h);
+}
+
+static void start_more(struct check_run *r)
+{
+    while (r->active < r->concurrency && r->next < r->nnames) {
+        const char *name = r->names[r->next++];
+        struct check_host *h = xcalloc(1, sizeof(*h));
+        h->run = r;
+        if (store_host_get(r->st, &h->rec, name) != 0) {
+            free(h);
+            continue;
+        }
+        h->pending = 2;
+        r->active++;
+        dns_check_delegation(r->dc, h->rec.name, h->rec.target, on_deleg, h);
+        dns_check_liveness(r->dc, h->rec.name, on_live, h);
+    }
+}
+
+struct collect {
+    char **names;
+    size_t n, cap;
+};
+
+static int collect_cb(void *ctx, const struct host_record *rec)
+{
+    struct collect *c = ctx;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 1024;
+        c->names = xrealloc(c->names, c->cap * sizeof(char *));
+    }
+    c->names[c->n++] = xstrdup(rec->name);
+    return 0;
+}
+
+int cmd_check(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                         {"concurrency", required_argument, NULL, 'c'},
+                                         {NULL, 0, NULL, 0}};
+    struct check_run r;
+    struct collect names = {NULL, 0, 0};
+    int opt, rc, status = EXIT_DONE;
+    memset(&r, 0, sizeof(r));
+    r.concurrency = 1000;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt == 'j') {
+            r.json = 1;
+        } else if (opt == 'c') {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v == 0 || v > 100000) {
+                cli_error("check: --concurrency '%s' must be 1 to 100000", optarg);
+                return EXIT_USAGE;
+            }
+            r.concurrency = v;
+        } else {
+            return EXIT_USAGE;
+        }
+    }
+    if ((rc = cli_load_config(c)) || (rc = cli_open_store(c)))
+        return rc;
+    if (optind < argc) {
+        for (int i = optind; i < argc; i++) {
+            char name[HOSTNAME_MAX + 1];
+            const char *reason;
+            struct host_record rec;
+            if (hostname_normalize(name, argv[i], strlen(argv[i]), &reason) != 0) {
+                cli_error("check: '%s' is not a valid hostname: %s", argv[i], reason);
+                status = EXIT_USAGE;
+                goto out_free;
+            }
+            if (store_host_get(c->st, &rec, name) != 0) {
+                cli_error("check: %s is not in the store", name);
+                status = EXIT_SOME_FAILED;
+                goto out_free;
+            }
+            collect_cb(&names, &rec);
+        }
+    } else if ((rc = store_host_iter(c->st, NULL, collect_cb, &names)) != 0) {
+        cli_error("check: reading the store: %s", cf_strerror(rc));
+        status = EXIT_FATAL;
+        goto out_free;
+    }
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    const char *targets[CONFIG_MAX_CDN_TARGETS];
+    for (size_t i = 0; i < c->cfg.n_cdn_targets; i++)
+        targets[i] = c->cfg.cdn_targets[i];
+    struct dns_checker_opts o = {
+        .resolver = c->cfg.resolver[0] ? c->cfg.resolver : NULL,
+        .cdn_targets = targets,
+        .n_cdn_targets = c->cfg.n_cdn_targets,
+        .auth_port = c->cfg.dns_auth_port,
+        .max_checks = r.concurrency * 2,
+    };
+    rc = dns_checker_new(&r.dc, &loop, &o);
+    if (rc) {
+        cli_error("check: cannot set up DNS (resolver '%s'): %s", c->cfg.resolver, cf_strerror(rc));
+        status = EXIT_FATAL;
+        uv_loop_close(&loop);
+        goto out_free;
+    }
+    r.st = c->st;
+    r.loop = &loop;
+    r.batch = store_batch_new(c->st);
+    r.names = names.names;
+    r.nnames = names.n;
+    r.now = cf_wall_ms() / 1000;
+    start_more(&r);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    dns_checker_free(r.dc);
+    uv_run(&loop, UV_RUN_DEFAULT); /* close callbacks */
+    uv_loop_close(&loop);
+    if (store_batch_commit(r.batch) != 0)
+        r.store_errors++;
+    store_batch_free(r.batch);
+    if (!r.json)
+        printf("checked %zu hosts: %zu confirmed, %zu propagating, %zu missing, %zu wrong target, "
+               "%zu errors; %zu live\n",
+               r.done, r.by_deleg[DELEG_CONFIRMED], r.by_deleg[DELEG_PROPAGATING],
+               r.by_deleg[DELEG_MISSING], r.by_deleg[DELEG_WRONG_TARGET], r.errors,
+               r.by_live[LIVE_LIVE]);
+    if (r.store_errors) {
+        cli_error("check: results could not be stored");
+        status = EXIT_FATAL;
+    } else if (r.errors) {
+        status = EXIT_SOME_FAILED;
+    }
+out_free:
+    for (size_t i = 0; i < names.n; i++)
+        free(names.names[i]);
+    free(names.names);
+    return status;
+}
