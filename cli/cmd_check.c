@@ -4,6 +4,7 @@
  * server said, and record the results (no state changes: that is `run`'s).
  */
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ struct check_run {
     struct store_batch *batch;
     char **names;
     size_t nnames, next, done, active, concurrency;
-    int json;
+    int json, quiet, skip_live, skip_deleg;
     size_t errors, store_errors;
     size_t by_deleg[DELEG_RESULT__COUNT], by_live[LIVE_RESULT__COUNT];
     int64_t now;
@@ -101,20 +102,28 @@ static void print_host(struct check_run *r, const struct check_host *h)
 static void host_done(struct check_host *h)
 {
     struct check_run *r = h->run;
-    print_host(r, h);
+    if (!r->quiet)
+        print_host(r, h);
     r->by_deleg[h->dr.result]++;
     r->by_live[h->lr.result]++;
-    if (h->dr.result == DELEG_ERROR || h->lr.result == LIVE_ERROR)
+    if (h->dr.result == DELEG_ERROR || h->lr.result == LIVE_ERROR) {
+        /* In quiet mode the first few errors still say what went wrong. */
+        if (r->quiet && r->errors < 5)
+            fprintf(stderr, "check: %s: %s\n", h->rec.name,
+                    h->dr.result == DELEG_ERROR ? h->dr.error : h->lr.detail);
         r->errors++;
-    /* Re-read the record: it may have changed since the check started. */
-    struct host_record *cur = xmalloc(sizeof(*cur));
-    if (store_host_get(r->st, cur, h->rec.name) == 0) {
-        sched_note_delegation(cur, h->dr.result, h->dr.seen_target, r->now);
-        sched_note_liveness(cur, h->lr.result, r->now);
-        store_batch_put_host(r->batch, cur);
     }
-    free(cur);
-    if (store_batch_count(r->batch) >= 1000 && store_batch_commit(r->batch) != 0)
+    /*
+     * The record as read when the check started: `check` changes only the
+     * observation fields, and a run that changed the host meanwhile is
+     * serialized by LMDB's single writer, not by this read.
+     */
+    if (!r->skip_deleg)
+        sched_note_delegation(&h->rec, h->dr.result, h->dr.seen_target, r->now);
+    if (!r->skip_live)
+        sched_note_liveness(&h->rec, h->lr.result, r->now);
+    store_batch_put_host(r->batch, &h->rec);
+    if (store_batch_count(r->batch) >= 10000 && store_batch_commit(r->batch) != 0)
         r->store_errors++;
     free(h);
     r->active--;
@@ -128,7 +137,9 @@ static void host_done(struct check_host *h)
 static void on_deleg(void *arg, const struct deleg_report *rep)
 {
     struct check_host *h = arg;
-    h->dr = *rep;
+    /* Only the servers that answered: the array is large. */
+    memcpy(&h->dr, rep,
+           offsetof(struct deleg_report, servers) + rep->nservers * sizeof(rep->servers[0]));
     if (--h->pending == 0)
         host_done(h);
 }
@@ -145,16 +156,24 @@ static void start_more(struct check_run *r)
 {
     while (r->active < r->concurrency && r->next < r->nnames) {
         const char *name = r->names[r->next++];
-        struct check_host *h = xcalloc(1, sizeof(*h));
+        struct check_host *h = xmalloc(sizeof(*h));
+        h->dr.result = DELEG_UNKNOWN;
+        h->dr.nservers = 0;
+        h->dr.zone[0] = h->dr.seen_target[0] = h->dr.error[0] = '\0';
+        h->lr.result = LIVE_UNKNOWN;
+        h->lr.detail[0] = '\0';
         h->run = r;
         if (store_host_get(r->st, &h->rec, name) != 0) {
             free(h);
             continue;
         }
-        h->pending = 2;
+        h->pending = 2 - r->skip_live - r->skip_deleg;
         r->active++;
-        dns_check_delegation(r->dc, h->rec.name, h->rec.target, on_deleg, h);
-        dns_check_liveness(r->dc, h->rec.name, on_live, h);
+        /* A skipped check reports "unknown" (0) and is not recorded. */
+        if (!r->skip_deleg)
+            dns_check_delegation(r->dc, h->rec.name, h->rec.target, on_deleg, h);
+        if (!r->skip_live)
+            dns_check_liveness(r->dc, h->rec.name, on_live, h);
     }
 }
 
@@ -178,6 +197,8 @@ int cmd_check(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
                                          {"concurrency", required_argument, NULL, 'c'},
+                                         {"only", required_argument, NULL, 'o'},
+                                         {"quiet", no_argument, NULL, 'q'},
                                          {NULL, 0, NULL, 0}};
     struct check_run r;
     struct collect names = {NULL, 0, 0};
@@ -187,6 +208,17 @@ int cmd_check(struct cli *c, int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (opt == 'j') {
             r.json = 1;
+        } else if (opt == 'o') {
+            if (strcmp(optarg, "delegation") == 0) {
+                r.skip_live = 1;
+            } else if (strcmp(optarg, "liveness") == 0) {
+                r.skip_deleg = 1;
+            } else {
+                cli_error("check: --only takes delegation or liveness");
+                return EXIT_USAGE;
+            }
+        } else if (opt == 'q') {
+            r.quiet = 1;
         } else if (opt == 'c') {
             char *end;
             unsigned long v = strtoul(optarg, &end, 10);
@@ -249,6 +281,7 @@ int cmd_check(struct cli *c, int argc, char **argv)
     r.names = names.names;
     r.nnames = names.n;
     r.now = cf_wall_ms() / 1000;
+    int64_t t0 = cf_mono_ns();
     start_more(&r);
     uv_run(&loop, UV_RUN_DEFAULT);
     dns_checker_free(r.dc);
@@ -257,10 +290,13 @@ int cmd_check(struct cli *c, int argc, char **argv)
     if (store_batch_commit(r.batch) != 0)
         r.store_errors++;
     store_batch_free(r.batch);
+    int64_t elapsed_ns = cf_mono_ns() - t0;
     if (!r.json)
-        printf("checked %zu hosts: %zu confirmed, %zu propagating, %zu missing, %zu wrong target, "
-               "%zu errors; %zu live\n",
-               r.done, r.by_deleg[DELEG_CONFIRMED], r.by_deleg[DELEG_PROPAGATING],
+        printf("checked %zu hosts in %.3f s (%.0f hosts/s): %zu confirmed, %zu propagating, "
+               "%zu missing, %zu wrong target, %zu errors; %zu live\n",
+               r.done, (double)elapsed_ns / 1e9,
+               (double)r.done * 1e9 / (double)(elapsed_ns ? elapsed_ns : 1),
+               r.by_deleg[DELEG_CONFIRMED], r.by_deleg[DELEG_PROPAGATING],
                r.by_deleg[DELEG_MISSING], r.by_deleg[DELEG_WRONG_TARGET], r.errors,
                r.by_live[LIVE_LIVE]);
     if (r.store_errors) {

@@ -66,6 +66,42 @@ static int normalize_cdn_target(char *out, size_t n, const char *in)
     return 0;
 }
 
+/*
+ * normalize_validation_ns accepts "NAME" or "NAME=ADDR" (an IPv4 or IPv6
+ * address) for --validation-ns and writes "name=addr" in normal form.
+ */
+static int normalize_validation_ns(char *out, size_t n, const char *in)
+{
+    char name[HOSTNAME_MAX + 1], norm[HOSTNAME_MAX + 1];
+    unsigned char bin[16];
+    const char *eq = strchr(in, '='), *reason;
+    size_t nlen = eq ? (size_t)(eq - in) : strlen(in);
+    if (nlen == 0 || nlen > HOSTNAME_MAX)
+        return -1;
+    memcpy(name, in, nlen);
+    name[nlen] = '\0';
+    if (hostname_normalize_zone(norm, name, &reason) != 0)
+        return -1;
+    if (!eq) {
+        snprintf(out, n, "%s", norm);
+        return 0;
+    }
+    if (inet_pton(AF_INET, eq + 1, bin) != 1 && inet_pton(AF_INET6, eq + 1, bin) != 1)
+        return -1;
+    snprintf(out, n, "%s=%s", norm, eq + 1);
+    return 0;
+}
+
+/* in_zone returns 1 when the normalized name is zone or below it. */
+static int in_zone(const char *name, size_t nlen, const char *zone)
+{
+    size_t zlen = strlen(zone);
+    if (nlen == zlen)
+        return memcmp(name, zone, zlen) == 0;
+    return nlen > zlen && name[nlen - zlen - 1] == '.' &&
+           memcmp(name + nlen - zlen, zone, zlen) == 0;
+}
+
 int cmd_init(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -81,6 +117,7 @@ int cmd_init(struct cli *c, int argc, char **argv)
         {"rfc2136", required_argument, NULL, 'u'},
         {"tsig-key-file", required_argument, NULL, 's'},
         {"key-type", required_argument, NULL, 'y'},
+        {"validation-ns", required_argument, NULL, 'n'},
         {NULL, 0, NULL, 0},
     };
     struct config cfg;
@@ -165,6 +202,19 @@ int cmd_init(struct cli *c, int argc, char **argv)
             }
             bad = copy_opt(cfg.key_type, sizeof(cfg.key_type), "key-type", optarg);
             break;
+        case 'n':
+            if (cfg.n_validation_ns == CONFIG_MAX_VALIDATION_NS) {
+                cli_error("init: at most %d --validation-ns", CONFIG_MAX_VALIDATION_NS);
+                return EXIT_USAGE;
+            }
+            if (normalize_validation_ns(cfg.validation_ns[cfg.n_validation_ns],
+                                        sizeof(cfg.validation_ns[0]), optarg) != 0) {
+                cli_error("init: --validation-ns '%s' is not NAME or NAME=ADDR (an IP address)",
+                          optarg);
+                return EXIT_USAGE;
+            }
+            cfg.n_validation_ns++;
+            break;
         default:
             return EXIT_USAGE;
         }
@@ -191,6 +241,16 @@ int cmd_init(struct cli *c, int argc, char **argv)
     if (!!cfg.rfc2136_server[0] != !!cfg.tsig_key_file[0]) {
         cli_error("init: --rfc2136 needs --tsig-key-file (and the other way round)");
         return EXIT_USAGE;
+    }
+
+    /* A nameserver inside the zone needs glue: its address must be known. */
+    for (size_t i = 0; i < cfg.n_validation_ns; i++) {
+        const char *ns = cfg.validation_ns[i];
+        if (!strchr(ns, '=') && in_zone(ns, strlen(ns), cfg.validation_zone)) {
+            cli_error("init: --validation-ns %s is inside %s: give its address (NAME=ADDR)", ns,
+                      cfg.validation_zone);
+            return EXIT_USAGE;
+        }
     }
 
     /* Targets are derived from the zone and stored: the zone cannot change under hosts. */

@@ -21,11 +21,13 @@ static const char usage_text[] =
     "       [--cdn-target SUFFIX|CIDR]... [--eab-kid ID --eab-hmac-file FILE]\n"
     "       [--resolver ADDR[:PORT]] [--dns-listen ADDR:PORT]\n"
     "       [--rfc2136 ADDR[:PORT] --tsig-key-file FILE] [--key-type ec256|ec384|rsa2048|...]\n"
+    "       [--validation-ns NAME[=ADDR]]...   nameservers of the validation zone (glue)\n"
     "  import [FILE|-]                 one hostname a line, or CSV with a header\n"
     "  instructions [--format csv|json] [HOST...]\n"
     "  status [--json] [HOST]\n"
     "  remove HOST...\n"
-    "  check [--json] [--concurrency N] [HOST...]   delegation and liveness checks now\n"
+    "  check [--json|--quiet] [--only delegation|liveness] [--concurrency N] [HOST...]\n"
+    "  serve-dns [--listen ADDR:PORT]...   the validation zone's authoritative server\n"
     "  version\n";
 
 void cli_error(const char *fmt, ...)
@@ -71,9 +73,14 @@ static const struct {
     int needs_backends;
 } commands[] = {
     /* name, function, needs the run-time backend check */
-    {"init", cmd_init, 1},       {"import", cmd_import, 1}, {"instructions", cmd_instructions, 1},
-    {"status", cmd_status, 1},   {"remove", cmd_remove, 1}, {"check", cmd_check, 1},
+    {"init", cmd_init, 1},
+    {"import", cmd_import, 1},
+    {"instructions", cmd_instructions, 1},
+    {"status", cmd_status, 1},
+    {"remove", cmd_remove, 1},
+    {"check", cmd_check, 1},
     {"version", cmd_version, 0},
+    {"serve-dns", cmd_serve_dns, 1},
 };
 
 int main(int argc, char **argv)

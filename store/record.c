@@ -203,6 +203,32 @@ int host_record_decode(struct host_record *rec, const void *data, size_t len)
     return 0;
 }
 
+int host_record_next_action(const void *data, size_t len, int64_t *out)
+{
+    const uint8_t *p = data, *end = p + len;
+    if (len < 1 || p[0] == 0)
+        return CF_ECORRUPT;
+    if (p[0] > STORE_SCHEMA_VERSION)
+        return CF_ENEWER_SCHEMA;
+    *out = 0;
+    for (p++; p < end;) {
+        uint8_t tag = *p++;
+        uint64_t v;
+        if (get_varint(&p, end, &v))
+            return CF_ECORRUPT;
+        if (tag >= 64) { /* a string: v is its length */
+            if (v > (uint64_t)(end - p))
+                return CF_ECORRUPT;
+            p += v;
+        } else if (tag == 6) { /* next_action, see the field table */
+            if (v > INT64_MAX)
+                return CF_ECORRUPT;
+            *out = (int64_t)v;
+        }
+    }
+    return 0;
+}
+
 #define NAME_CASE(name, val, text)                                                                 \
     case val:                                                                                      \
         return text;

@@ -153,6 +153,14 @@ void host_record_encode(struct buf *out, const struct host_record *rec);
  */
 int host_record_decode(struct host_record *rec, const void *data, size_t len);
 
+/*
+ * host_record_next_action reads only next_action from an encoded record
+ * (the store needs it on every write to move the due-index entry, and a
+ * full decode costs more than the write). Returns 0, CF_ECORRUPT or
+ * CF_ENEWER_SCHEMA.
+ */
+int host_record_next_action(const void *data, size_t len, int64_t *out);
+
 /* Names of the enums, "" or "?" for values out of range. */
 const char *host_state_name(int state);
 const char *stop_reason_name(int reason);

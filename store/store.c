@@ -24,7 +24,7 @@
 #define BAD_RECORD (-29000)
 
 static const char *const db_names[STORE_DB__COUNT] = {
-    "hosts", "due", "certs", "account", "meta", "dns", "limits", "runs",
+    "hosts", "due", "certs", "account", "meta", "dns", "limits", "runs", "dns_tree",
 };
 
 struct store {
@@ -38,6 +38,11 @@ struct store {
 struct store_read {
     struct store *st;
     MDB_txn *txn;
+    /*
+     * STORE_DB_DNS_TREE's cursor, kept across reset and renew: a read-only
+     * cursor can be renewed, and opening one allocates.
+     */
+    MDB_cursor *tree_cur;
 };
 
 enum op_kind { OP_PUT_HOST, OP_IMPORT_HOST, OP_DEL_HOST, OP_PUT, OP_DEL, OP_TXT_ADD, OP_TXT_DEL };
@@ -151,6 +156,68 @@ static int check_schema(struct store *st, MDB_txn *txn)
     return 0;
 }
 
+/* LMDB's default largest key; a reversed owner name is far shorter. */
+#define TREE_KEY_MAX 511
+
+/*
+ * tree_key writes name (len octets of text) with its labels in reverse order
+ * into out (TREE_KEY_MAX octets): "www.example.com" -> "com.example.www".
+ * Returns the key's length, or 0 when it does not fit.
+ */
+static size_t tree_key(char *out, const char *name, size_t len)
+{
+    size_t o = 0, end = len;
+    if (len == 0 || len > TREE_KEY_MAX)
+        return 0;
+    while (end > 0) {
+        size_t start = end;
+        while (start > 0 && name[start - 1] != '.')
+            start--;
+        if (o > 0)
+            out[o++] = '.';
+        memcpy(out + o, name + start, end - start);
+        o += end - start;
+        end = start > 0 ? start - 1 : 0;
+    }
+    return o;
+}
+
+/*
+ * sync_dns_tree rebuilds STORE_DB_DNS_TREE from STORE_DB_DNS when their
+ * entry counts differ: a store written before the tree existed. The TXT ops
+ * keep both in step in the same transaction, so this runs at most once.
+ */
+static int sync_dns_tree(struct store *st, MDB_txn *txn)
+{
+    MDB_stat a, b;
+    MDB_cursor *cur;
+    MDB_val k, v, tk, tv = {0, NULL};
+    char key[TREE_KEY_MAX];
+    int rc = mdb_stat(txn, st->dbi[STORE_DB_DNS], &a);
+    if (rc == 0)
+        rc = mdb_stat(txn, st->dbi[STORE_DB_DNS_TREE], &b);
+    if (rc || a.ms_entries == b.ms_entries)
+        return rc;
+    rc = mdb_drop(txn, st->dbi[STORE_DB_DNS_TREE], 0);
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, st->dbi[STORE_DB_DNS], &cur);
+    if (rc)
+        return rc;
+    MDB_cursor_op op = MDB_FIRST;
+    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        op = MDB_NEXT;
+        tk.mv_size = tree_key(key, k.mv_data, k.mv_size);
+        tk.mv_data = key;
+        if (tk.mv_size == 0)
+            continue; /* not a name: nothing can be below it */
+        rc = mdb_put(txn, st->dbi[STORE_DB_DNS_TREE], &tk, &tv, 0);
+        if (rc)
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 static int open_dbs(struct store *st)
 {
     MDB_txn *txn;
@@ -166,6 +233,8 @@ static int open_dbs(struct store *st)
         }
     }
     rc = check_schema(st, txn);
+    if (rc == 0)
+        rc = lmdb_err(sync_dns_tree(st, txn));
     if (rc) {
         mdb_txn_abort(txn);
         return rc;
@@ -292,8 +361,43 @@ void store_read_end(struct store_read *rd)
 {
     if (!rd)
         return;
-    mdb_txn_abort(rd->txn);
+    if (rd->tree_cur)
+        mdb_cursor_close(rd->tree_cur);
+    if (rd->txn)
+        mdb_txn_abort(rd->txn);
     free(rd);
+}
+
+void store_read_reset(struct store_read *rd)
+{
+    mdb_txn_reset(rd->txn);
+}
+
+int store_read_renew(struct store_read *rd)
+{
+    int rc = mdb_txn_renew(rd->txn);
+    if (rc) {
+        /*
+         * Another process grew the map (MDB_MAP_RESIZED) or the slot is
+         * gone: start over with a new transaction, which adopts the new map
+         * size.
+         */
+        mdb_txn_abort(rd->txn);
+        rd->txn = NULL;
+        rc = txn_begin(rd->st, MDB_RDONLY, &rd->txn);
+        if (rc)
+            return rc;
+    }
+    if (rd->tree_cur && mdb_cursor_renew(rd->txn, rd->tree_cur) != 0) {
+        mdb_cursor_close(rd->tree_cur);
+        rd->tree_cur = NULL;
+    }
+    return 0;
+}
+
+uint64_t store_read_txn_id(const struct store_read *rd)
+{
+    return mdb_txn_id(rd->txn);
 }
 
 int store_read_get(struct store_read *rd, enum store_db db, const void *key, size_t klen,
@@ -540,6 +644,34 @@ void store_batch_txt_del(struct store_batch *b, const char *name, const char *va
     add_txt_op(b, OP_TXT_DEL, name, value);
 }
 
+int store_read_txt_below(struct store_read *rd, const char *name, size_t len)
+{
+    char key[TREE_KEY_MAX + 1];
+    MDB_val k, v;
+    size_t klen = 0;
+    if (len > 0) {
+        klen = tree_key(key, name, len);
+        if (klen == 0 || klen >= TREE_KEY_MAX)
+            return 0; /* longer than any stored name */
+        key[klen++] = '.';
+    }
+    int rc = 0;
+    if (!rd->tree_cur)
+        rc = mdb_cursor_open(rd->txn, rd->st->dbi[STORE_DB_DNS_TREE], &rd->tree_cur);
+    if (rc)
+        return lmdb_err(rc);
+    /* Keys with the prefix "<reversed name>." sort together: look at the first. */
+    k.mv_size = klen;
+    k.mv_data = key;
+    rc = mdb_cursor_get(rd->tree_cur, &k, &v, klen ? MDB_SET_RANGE : MDB_FIRST);
+    int below = 0;
+    if (rc == 0)
+        below = k.mv_size >= klen && memcmp(k.mv_data, key, klen) == 0;
+    if (rc && rc != MDB_NOTFOUND)
+        return lmdb_err(rc);
+    return below;
+}
+
 int store_txt_decode(const void *data, size_t len, store_txt_cb cb, void *ctx)
 {
     const uint8_t *p = data, *end = p + len;
@@ -568,12 +700,15 @@ static int apply_txt(struct store *st, MDB_txn *txn, struct batch_op *op, const 
     const char *val = arena + op->voff;
     size_t vlen = op->vlen;
     struct buf nb;
-    int found = 0, rc;
-    if (vlen == 0 || vlen > STORE_TXT_MAX)
+    char tkey[TREE_KEY_MAX];
+    MDB_val tk = {tree_key(tkey, k.mv_data, k.mv_size), tkey}, tv = {0, NULL};
+    int found = 0, rc, existed;
+    if (vlen == 0 || vlen > STORE_TXT_MAX || tk.mv_size == 0)
         return BAD_RECORD;
     rc = mdb_get(txn, dbi, &k, &old);
     if (rc && rc != MDB_NOTFOUND)
         return rc;
+    existed = rc == 0;
     buf_init(&nb);
     buf_putc(&nb, 1);
     if (rc == 0) {
@@ -601,12 +736,19 @@ static int apply_txt(struct store *st, MDB_txn *txn, struct batch_op *op, const 
         buf_putc(&nb, (char)vlen);
         buf_append(&nb, val, vlen);
     }
+    /* The name enters or leaves STORE_DB_DNS_TREE with its first or last value. */
     if (nb.len == 1) {
         rc = mdb_del(txn, dbi, &k, NULL);
         rc = rc == MDB_NOTFOUND ? 0 : rc;
+        if (rc == 0 && existed) {
+            rc = mdb_del(txn, st->dbi[STORE_DB_DNS_TREE], &tk, NULL);
+            rc = rc == MDB_NOTFOUND ? 0 : rc;
+        }
     } else {
         MDB_val v = {nb.len, nb.data};
         rc = mdb_put(txn, dbi, &k, &v, 0);
+        if (rc == 0 && !existed)
+            rc = mdb_put(txn, st->dbi[STORE_DB_DNS_TREE], &tk, &tv, 0);
     }
     buf_cleanup(&nb);
     return rc;
@@ -646,12 +788,7 @@ static MDB_val due_key(uint8_t *out, int64_t due, const void *name, size_t nlen)
 /* old_next_action reads the next_action of an existing record value. */
 static int old_next_action(const MDB_val *v, int64_t *out)
 {
-    struct host_record *rec = xmalloc(sizeof(*rec));
-    int rc = host_record_decode(rec, v->mv_data, v->mv_size);
-    if (rc == 0)
-        *out = rec->next_action;
-    free(rec);
-    return rc;
+    return host_record_next_action(v->mv_data, v->mv_size, out);
 }
 
 /* Replace the due entry of name: old -> new (0 = none). */

@@ -30,6 +30,13 @@ enum store_db {
     STORE_DB_DNS,     /* owner name -> published TXT values */
     STORE_DB_LIMITS,  /* rate-limit bucket -> state */
     STORE_DB_RUNS,    /* be64(start) -> run summary */
+    /*
+     * The owner names of STORE_DB_DNS with their labels reversed
+     * ("test.cdn.acme.com.example.www") -> empty, kept by the TXT ops. Names
+     * below a name then share a key prefix, so the embedded DNS server can
+     * tell an empty non-terminal from a name that does not exist.
+     */
+    STORE_DB_DNS_TREE,
     STORE_DB__COUNT
 };
 
@@ -67,6 +74,22 @@ int store_stats(struct store *st, struct store_stats *out);
 /* Reads. */
 int store_read_begin(struct store *st, struct store_read **out);
 void store_read_end(struct store_read *rd);
+/*
+ * store_read_reset releases rd's snapshot but keeps its reader slot, so that
+ * store_read_renew can take a fresh snapshot cheaply (no lock, no
+ * allocation): a long-lived reader such as the DNS server resets between
+ * batches instead of holding one snapshot (and old pages) for long. Values
+ * read before the reset are no longer valid. store_read_renew returns 0 or a
+ * negative code; after a failure only store_read_end may be called.
+ */
+void store_read_reset(struct store_read *rd);
+int store_read_renew(struct store_read *rd);
+/*
+ * store_read_txn_id returns the id of the snapshot rd reads: the number of
+ * the last write transaction committed before it, which grows with every
+ * commit (of any kind) and survives restarts.
+ */
+uint64_t store_read_txn_id(const struct store_read *rd);
 /*
  * store_read_get finds key in db. On 0 *val and *vlen point into the map and
  * stay valid until store_read_end. Returns CF_ENOTFOUND when absent.
@@ -140,6 +163,13 @@ void store_batch_txt_del(struct store_batch *b, const char *name, const char *va
  */
 typedef int (*store_txt_cb)(void *ctx, const char *value, size_t len);
 int store_txt_decode(const void *data, size_t len, store_txt_cb cb, void *ctx);
+/*
+ * store_read_txt_below returns 1 when TXT values are published at some name
+ * strictly below name (len octets of normalized text, no trailing dot; len 0
+ * is the root), 0 when none are, or a negative code. It reads
+ * STORE_DB_DNS_TREE, which the TXT ops keep in step with STORE_DB_DNS.
+ */
+int store_read_txt_below(struct store_read *rd, const char *name, size_t len);
 
 /*
  * store_batch_commit applies every queued change in one write transaction

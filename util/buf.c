@@ -225,3 +225,13 @@ void str_fmt(char *dst, size_t n, const char *fmt, ...)
     str_vfmt(dst, n, fmt, ap);
     va_end(ap);
 }
+
+char *str_copy(char *dst, size_t n, const char *src)
+{
+    if (n == 0)
+        return dst;
+    size_t len = strnlen(src, n - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+    return dst;
+}

@@ -43,11 +43,19 @@ void buf_reset(struct buf *b);
 void buf_json_string(struct buf *b, const char *s, size_t len);
 
 /*
+ * str_copy copies the C string src into dst (n bytes), truncating, always
+ * NUL-terminated; returns dst. The plain copy that str_fmt("%s") would do,
+ * without the formatting machinery (it is on hot paths).
+ */
+char *str_copy(char *dst, size_t n, const char *src);
+
+/*
  * str_fmt is snprintf into a fixed buffer where truncation is intended
  * (messages, names already bounded by their sources): it always
  * NUL-terminates and never warns.
  */
 void str_fmt(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void str_vfmt(char *dst, size_t n, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+void str_vfmt(char *dst, size_t n, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #endif

@@ -104,6 +104,25 @@ int config_load(struct config *cfg, const char *dir, char *err, size_t errlen)
         }
         cfg->n_cdn_targets = json_array_size(targets);
     }
+    json_t *nss = json_object_get(root, "validation_ns");
+    if (nss) {
+        if (!json_is_array(nss) || json_array_size(nss) > CONFIG_MAX_VALIDATION_NS) {
+            snprintf(err, errlen, "%s: \"validation_ns\" must be an array of at most %d strings",
+                     path, CONFIG_MAX_VALIDATION_NS);
+            goto out_decref;
+        }
+        size_t i;
+        json_t *t;
+        json_array_foreach(nss, i, t)
+        {
+            if (!json_is_string(t) || json_string_length(t) >= sizeof(cfg->validation_ns[0])) {
+                snprintf(err, errlen, "%s: validation_ns[%zu] is not a short string", path, i);
+                goto out_decref;
+            }
+            memcpy(cfg->validation_ns[i], json_string_value(t), json_string_length(t) + 1);
+        }
+        cfg->n_validation_ns = json_array_size(nss);
+    }
     if (!cfg->validation_zone[0] || !cfg->directory[0]) {
         snprintf(err, errlen, "%s: validation_zone and directory are required", path);
         goto out_decref;
@@ -144,6 +163,12 @@ int config_save(const struct config *cfg, const char *dir, char *err, size_t err
     for (size_t i = 0; i < cfg->n_cdn_targets; i++)
         json_array_append_new(targets, json_string(cfg->cdn_targets[i]));
     json_object_set(root, "cdn_targets", targets);
+    if (cfg->n_validation_ns) {
+        json_t *nss = json_array();
+        for (size_t i = 0; i < cfg->n_validation_ns; i++)
+            json_array_append_new(nss, json_string(cfg->validation_ns[i]));
+        json_object_set_new(root, "validation_ns", nss);
+    }
 
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

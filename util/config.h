@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #define CONFIG_MAX_CDN_TARGETS 64
+#define CONFIG_MAX_VALIDATION_NS 16
 
 struct config {
     char validation_zone[256];
@@ -26,6 +27,13 @@ struct config {
     char rfc2136_server[128];
     char tsig_key_file[1024];
     int dns_auth_port; /* port of authoritative servers (tests); 0 = 53 */
+    /*
+     * The validation zone's nameservers, "NAME=ADDR" (or "NAME" alone for a
+     * server outside the zone), one entry per address; none = ns1.<zone> at
+     * the dns_listen address.
+     */
+    size_t n_validation_ns;
+    char validation_ns[CONFIG_MAX_VALIDATION_NS][320];
 };
 
 /* config_init sets the defaults. */

@@ -36,7 +36,8 @@
     X(HTTP, "HTTP error")                                                                          \
     X(ACME, "ACME error")                                                                          \
     X(RATELIMIT, "rate limited")                                                                   \
-    X(CANCELED, "canceled")
+    X(CANCELED, "canceled")                                                                        \
+    X(DNS_UPDATE, "DNS UPDATE failed")
 
 enum cf_err {
     CF_ERR__FIRST = CF_ERR_BASE,

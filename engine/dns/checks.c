@@ -21,8 +21,10 @@
 #include "dnswire.h"
 #include "err.h"
 #include "record.h"
+#include "store.h"
 #include "strmap.h"
 #include "timeutil.h"
+#include "udpq.h"
 
 #define MAX_WALK 12
 /* Internal per-server state: the CNAME target left the answer and must be followed. */
@@ -49,7 +51,7 @@ struct zone_info {
     struct check *waiters;
 };
 
-enum check_kind { K_DELEG, K_LIVE };
+enum check_kind { K_DELEG, K_LIVE, K_TXT };
 
 struct check {
     struct dns_checker *dc;
@@ -58,19 +60,28 @@ struct check {
     char qname[HOSTNAME_MAX + 1];
     char cut[HOSTNAME_MAX + 1];
     char expected[HOSTNAME_MAX + 1];
+    uint8_t qwire[DNSWIRE_NAME_MAX], ewire[DNSWIRE_NAME_MAX]; /* qname, expected in wire form */
+    size_t qwire_len, ewire_len;
     int walk_steps;
     int full_walk;
     size_t pending;
     dns_deleg_cb dcb;
     dns_live_cb lcb;
+    dns_txt_cb tcb;
+    char txt_value[STORE_TXT_MAX + 1];
+    char walk_key[HOSTNAME_MAX + 1]; /* this check leads the walk for this domain */
     void *arg;
-    struct deleg_report dr;
+    /* The report of this check's kind. */
+    union {
+        struct deleg_report dr;
+        struct live_report lr;
+        struct txt_report tr;
+    };
     /* Following a chain that left the authoritative answer. */
     char chain_start[HOSTNAME_MAX + 1];
     char chain_cur[HOSTNAME_MAX + 1];
     int chain_hops;
     /* Liveness. */
-    struct live_report lr;
     int live_hit, live_err;
     char live_seen[HOSTNAME_MAX + 64];
 };
@@ -78,8 +89,9 @@ struct check {
 struct dns_checker {
     uv_loop_t *loop;
     struct dns_chan *resolver;
-    struct strmap auth;  /* "addr" -> struct dns_chan */
+    struct strmap auth;  /* "addr" -> struct udpq */
     struct strmap zones; /* apex -> struct zone_info */
+    struct strmap walks; /* registered domain -> struct walk (a zone-cut walk under way) */
     char **suffixes;
     size_t nsuffixes;
     struct cidr *cidrs;
@@ -98,10 +110,22 @@ struct qctx {
     size_t idx;
 };
 
+/*
+ * struct walk: one zone-cut walk at a time per registered domain. Hosts of a
+ * customer usually share a zone; when a thousand of them start together,
+ * one walks and the others wait for its result instead of asking the
+ * resolver the same questions a thousand times.
+ */
+struct walk {
+    int active; /* a check is walking */
+    struct check *waiters;
+};
+
 static void start_check(struct check *c);
 static void soa_walk(struct check *c);
 static void zone_ready(struct check *c, struct zone_info *z);
 static void follow_next_chain(struct check *c);
+static void walk_release(struct check *c);
 
 /* ---- small helpers ---- */
 
@@ -239,8 +263,10 @@ static void finish(struct check *c)
     struct dns_checker *dc = c->dc;
     if (c->kind == K_DELEG)
         c->dcb(c->arg, &c->dr);
-    else
+    else if (c->kind == K_LIVE)
         c->lcb(c->arg, &c->lr);
+    else
+        c->tcb(c->arg, &c->tr);
     free(c);
     dc->active--;
     while (!dc->closing && dc->queue_head && dc->active < dc->max_checks) {
@@ -265,11 +291,15 @@ static void fail_check(struct check *c, const char *fmt, ...)
     if (c->kind == K_DELEG) {
         c->dr.result = DELEG_ERROR;
         str_vfmt(c->dr.error, sizeof(c->dr.error), fmt, ap);
+    } else if (c->kind == K_TXT) {
+        c->tr.ready = 0;
+        str_vfmt(c->tr.error, sizeof(c->tr.error), fmt, ap);
     } else {
         c->lr.result = LIVE_ERROR;
         str_vfmt(c->lr.detail, sizeof(c->lr.detail), fmt, ap);
     }
     va_end(ap);
+    walk_release(c);
     finish(c);
 }
 
@@ -364,7 +394,7 @@ static void on_ns_addr(void *arg, int status, const uint8_t *ans, size_t len)
             for (size_t k = 0; k < z->naddrs; k++)
                 dup |= strcmp(z->addrs[k], txt) == 0;
             if (!dup && z->naddrs < DNS_CHECK_MAX_SERVERS)
-                str_fmt(z->addrs[z->naddrs++], sizeof(z->addrs[0]), "%s", txt);
+                str_copy(z->addrs[z->naddrs++], sizeof(z->addrs[0]), txt);
         }
         dnswire_msg_cleanup(&m);
     }
@@ -423,7 +453,7 @@ static void on_ns(void *arg, int status, const uint8_t *ans, size_t len)
             struct zq *aq = xmalloc(sizeof(*aq));
             aq->dc = dc;
             aq->z = z;
-            str_fmt(aq->name, sizeof(aq->name), "%s", names[i]);
+            str_copy(aq->name, sizeof(aq->name), names[i]);
             aq->qtype = types[t];
             z->pending++;
             dc->stats.queries++;
@@ -435,6 +465,33 @@ static void on_ns(void *arg, int status, const uint8_t *ans, size_t len)
     }
     if (z->pending == 0)
         zone_done(dc, z);
+}
+
+static void start_deleg(struct check *c);
+
+/*
+ * walk_release ends the walk c led: the checks that waited for it start
+ * over, and find the zone it found in the cache (or walk themselves).
+ */
+static void walk_release(struct check *c)
+{
+    struct dns_checker *dc = c->dc;
+    if (!c->walk_key[0])
+        return;
+    struct walk *w = strmap_get(&dc->walks, c->walk_key);
+    c->walk_key[0] = '\0';
+    if (!w)
+        return;
+    struct check *list = w->waiters;
+    w->waiters = NULL;
+    w->active = 0;
+    /* The entry stays (empty) for reuse; a NULL value would read as absent. */
+    while (list) {
+        struct check *n = list->next;
+        list->next = NULL;
+        start_deleg(list);
+        list = n;
+    }
 }
 
 /* zone_lookup starts or joins the resolution of apex's nameservers for c. */
@@ -456,7 +513,7 @@ static void zone_lookup(struct check *c, const char *apex)
         strmap_put(&dc->zones, apex, z);
     }
     memset(z, 0, sizeof(*z));
-    str_fmt(z->apex, sizeof(z->apex), "%s", apex);
+    str_copy(z->apex, sizeof(z->apex), apex);
     z->state = Z_RESOLVING;
     z->ttl = UINT32_MAX;
     c->next = NULL;
@@ -519,13 +576,23 @@ static void on_soa(void *arg, int status, const uint8_t *ans, size_t len)
         }
         if (rr->type == DNSWIRE_TYPE_SOA && is_ancestor_or_self(owner, c->cut) &&
             (i >= m.ancount ? 1 : strcmp(owner, c->cut) == 0)) {
-            str_fmt(apex, sizeof(apex), "%s", owner);
+            str_copy(apex, sizeof(apex), owner);
             break;
         }
     }
     dnswire_msg_cleanup(&m);
     if (apex[0] && !aliased) {
+        /*
+         * The zone goes into the cache first (zone_lookup), so the released
+         * waiters find it; c itself may be finished inside zone_lookup.
+         */
+        struct check lead;
+        memset(&lead, 0, sizeof(lead));
+        lead.dc = c->dc;
+        str_copy(lead.walk_key, sizeof(lead.walk_key), c->walk_key);
+        c->walk_key[0] = '\0';
         zone_lookup(c, apex);
+        walk_release(&lead);
         return;
     }
     /* An alias, or an answer without SOA: try the parent. */
@@ -554,21 +621,40 @@ static void soa_walk(struct check *c)
 
 /* ---- delegation ---- */
 
-static struct dns_chan *auth_chan(struct dns_checker *dc, const char *addr)
+/*
+ * One udpq client per authoritative address (udpq.h says why not c-ares),
+ * with at most AUTH_INFLIGHT questions outstanding at that address: enough
+ * to keep a nearby server busy, and polite to customers' DNS providers.
+ */
+#define AUTH_INFLIGHT 256
+
+static struct udpq *auth_chan(struct dns_checker *dc, const char *addr)
 {
-    struct dns_chan *ch = strmap_get(&dc->auth, addr);
-    if (ch)
-        return ch;
-    char server[64];
-    if (strchr(addr, ':'))
-        str_fmt(server, sizeof(server), "[%s]:%d", addr, dc->auth_port);
-    else
-        str_fmt(server, sizeof(server), "%s:%d", addr, dc->auth_port);
-    if (dns_chan_new(&ch, dc->loop, server, &dc->auth_opts) != 0)
+    struct udpq *uq = strmap_get(&dc->auth, addr);
+    if (uq)
+        return uq;
+    if (udpq_new(&uq, dc->loop, addr, dc->auth_port, dc->auth_opts.timeout_ms, dc->auth_opts.tries,
+                 AUTH_INFLIGHT) != 0)
         return NULL;
-    strmap_put(&dc->auth, addr, ch);
+    strmap_put(&dc->auth, addr, uq);
     dc->stats.auth_channels++;
-    return ch;
+    return uq;
+}
+
+static int send_auth(struct check *c, struct udpq *uq, const char *name, uint16_t type,
+                     dns_answer_cb cb, size_t idx)
+{
+    struct qctx *q = xmalloc(sizeof(*q));
+    q->c = c;
+    q->idx = idx;
+    c->pending++;
+    c->dc->stats.queries++;
+    int rc = udpq_query(uq, name, type, cb, q);
+    if (rc) {
+        c->pending--;
+        free(q);
+    }
+    return rc;
 }
 
 static void aggregate(struct check *c)
@@ -587,7 +673,7 @@ static void aggregate(struct check *c)
         case DELEG_WRONG_TARGET:
             wrong++;
             if (!r->seen_target[0])
-                str_fmt(r->seen_target, sizeof(r->seen_target), "%s", s->target);
+                str_copy(r->seen_target, sizeof(r->seen_target), s->target);
             break;
         default:
             err++;
@@ -617,7 +703,7 @@ static void aggregate(struct check *c)
 static void server_error(struct deleg_server *s, const char *msg)
 {
     s->result = DELEG_ERROR;
-    str_fmt(s->error, sizeof(s->error), "%s", msg);
+    str_copy(s->error, sizeof(s->error), msg);
 }
 
 /*
@@ -626,9 +712,10 @@ static void server_error(struct deleg_server *s, const char *msg)
  */
 static void classify_auth(struct check *c, struct deleg_server *s, const struct dnswire_msg *m)
 {
-    char owner[DNSWIRE_NAME_TEXT_MAX], cur[DNSWIRE_NAME_TEXT_MAX];
-    if (m->qdcount != 1 || name_text(owner, sizeof(owner), m->qd[0].name, m->qd[0].name_len) != 0 ||
-        strcmp(owner, c->qname) != 0 || m->qd[0].qtype != DNSWIRE_TYPE_CNAME) {
+    char owner[DNSWIRE_NAME_TEXT_MAX];
+    /* The hot path of a fleet-wide check: names compared in wire form, no text. */
+    if (m->qdcount != 1 || m->qd[0].qtype != DNSWIRE_TYPE_CNAME || !m->hdr.qr ||
+        !dnswire_name_equal(m->qd[0].name, m->qd[0].name_len, c->qwire, c->qwire_len)) {
         server_error(s, "answer for another question");
         return;
     }
@@ -652,19 +739,18 @@ static void classify_auth(struct check *c, struct deleg_server *s, const struct 
         return;
     }
     /* Follow the chain inside the answer: CNAMEs (and DNAME-synthesized ones). */
-    str_fmt(cur, sizeof(cur), "%s", c->qname);
-    int hops = 0, found = 0;
-    for (;;) {
+    uint8_t cur[DNSWIRE_NAME_MAX];
+    size_t cur_len = c->qwire_len;
+    memcpy(cur, c->qwire, cur_len);
+    int hops = 0, found = 0, done = 0;
+    while (!done) {
         int step = 0;
         for (size_t i = 0; i < m->ancount; i++) {
             const struct dnswire_rr *rr = &m->rr[i];
-            uint8_t w[DNSWIRE_NAME_MAX];
-            size_t wl;
-            char target[DNSWIRE_NAME_TEXT_MAX];
-            if (rr->type != DNSWIRE_TYPE_CNAME || !rr_owner_is(rr, cur))
+            if (rr->type != DNSWIRE_TYPE_CNAME ||
+                !dnswire_name_equal(rr->name, rr->name_len, cur, cur_len))
                 continue;
-            if (dnswire_rdata_name(m, rr, w, &wl) != 0 ||
-                name_text(target, sizeof(target), w, wl) != 0) {
+            if (dnswire_rdata_name(m, rr, cur, &cur_len) != 0) {
                 server_error(s, "malformed CNAME");
                 return;
             }
@@ -672,24 +758,21 @@ static void classify_auth(struct check *c, struct deleg_server *s, const struct 
                 server_error(s, "CNAME chain too long or looping");
                 return;
             }
-            str_fmt(cur, sizeof(cur), "%s", target);
             step = found = 1;
             break;
         }
-        if (!step)
-            break;
-        if (strcmp(cur, c->expected) == 0)
-            break;
+        done = !step || dnswire_name_equal(cur, cur_len, c->ewire, c->ewire_len);
     }
     if (!found) {
         s->result = DELEG_MISSING; /* NXDOMAIN, or no CNAME at the name */
         return;
     }
-    str_fmt(s->target, sizeof(s->target), "%s", cur);
-    if (strcmp(cur, c->expected) == 0)
+    if (dnswire_name_equal(cur, cur_len, c->ewire, c->ewire_len)) {
         s->result = DELEG_CONFIRMED;
-    else
-        s->result = SERVER_CHAIN; /* maybe more links outside this zone */
+        return;
+    }
+    name_text(s->target, sizeof(s->target), cur, cur_len);
+    s->result = SERVER_CHAIN; /* maybe more links outside this zone */
 }
 
 static void after_auth(struct check *c)
@@ -706,7 +789,7 @@ static void after_auth(struct check *c)
         memset(&c->dr.servers, 0, sizeof(c->dr.servers));
         c->dr.nservers = 0;
         c->dr.zone[0] = '\0';
-        str_fmt(c->cut, sizeof(c->cut), "%s", c->qname);
+        str_copy(c->cut, sizeof(c->cut), c->qname);
         c->walk_steps = 0;
         soa_walk(c);
         return;
@@ -736,6 +819,8 @@ static void on_auth(void *arg, int status, const uint8_t *ans, size_t len)
         after_auth(c);
 }
 
+static void txt_ready(struct check *c, struct zone_info *z);
+
 static void zone_ready(struct check *c, struct zone_info *z)
 {
     struct dns_checker *dc = c->dc;
@@ -743,14 +828,18 @@ static void zone_ready(struct check *c, struct zone_info *z)
         fail_check(c, "%s", z->err);
         return;
     }
-    str_fmt(c->dr.zone, sizeof(c->dr.zone), "%s", z->apex);
+    if (c->kind == K_TXT) {
+        txt_ready(c, z);
+        return;
+    }
+    str_copy(c->dr.zone, sizeof(c->dr.zone), z->apex);
     c->dr.nservers = z->naddrs;
     for (size_t i = 0; i < z->naddrs; i++)
-        str_fmt(c->dr.servers[i].addr, sizeof(c->dr.servers[0].addr), "%s", z->addrs[i]);
+        str_copy(c->dr.servers[i].addr, sizeof(c->dr.servers[0].addr), z->addrs[i]);
     c->pending++; /* hold: answers arriving from inside this loop must not finish c */
     for (size_t i = 0; i < z->naddrs; i++) {
-        struct dns_chan *ch = auth_chan(dc, z->addrs[i]);
-        if (!ch || send_query(c, ch, c->qname, DNSWIRE_TYPE_CNAME, on_auth, i) != 0)
+        struct udpq *uq = auth_chan(dc, z->addrs[i]);
+        if (!uq || send_auth(c, uq, c->qname, DNSWIRE_TYPE_CNAME, on_auth, i) != 0)
             server_error(&c->dr.servers[i], "cannot query this address");
     }
     if (--c->pending == 0)
@@ -793,7 +882,7 @@ static void on_chain(void *arg, int status, const uint8_t *ans, size_t len)
             result = DELEG_ERROR;
             err = "CNAME chain too long or looping";
         } else {
-            str_fmt(c->chain_cur, sizeof(c->chain_cur), "%s", next);
+            str_copy(c->chain_cur, sizeof(c->chain_cur), next);
             struct qctx *nq = xmalloc(sizeof(*nq));
             nq->c = c;
             nq->idx = 0;
@@ -818,7 +907,7 @@ static void on_chain(void *arg, int status, const uint8_t *ans, size_t len)
         if (result == DELEG_ERROR)
             str_fmt(s->error, sizeof(s->error), "following %s: %s", c->chain_start, err);
         else if (result == DELEG_WRONG_TARGET)
-            str_fmt(s->target, sizeof(s->target), "%s", c->chain_cur);
+            str_copy(s->target, sizeof(s->target), c->chain_cur);
     }
     follow_next_chain(c);
 }
@@ -830,8 +919,8 @@ static void follow_next_chain(struct check *c)
         struct deleg_server *s = &c->dr.servers[i];
         if (s->result != SERVER_CHAIN)
             continue;
-        str_fmt(c->chain_start, sizeof(c->chain_start), "%s", s->target);
-        str_fmt(c->chain_cur, sizeof(c->chain_cur), "%s", s->target);
+        str_copy(c->chain_start, sizeof(c->chain_start), s->target);
+        str_copy(c->chain_cur, sizeof(c->chain_cur), s->target);
         c->chain_hops = 0;
         struct qctx *q = xmalloc(sizeof(*q));
         q->c = c;
@@ -858,8 +947,91 @@ static void start_deleg(struct check *c)
             return;
         }
     }
-    str_fmt(c->cut, sizeof(c->cut), "%s", c->qname);
+    str_copy(c->cut, sizeof(c->cut), c->qname);
+    char key[HOSTNAME_MAX + 1];
+    const char *host = c->qname + strlen(HOSTNAME_CHALLENGE_PREFIX);
+    if (!c->full_walk && hostname_registered_domain(key, host) == 0) {
+        struct walk *w = strmap_get(&dc->walks, key);
+        if (!w) {
+            w = xcalloc(1, sizeof(*w));
+            strmap_put(&dc->walks, key, w);
+        }
+        if (w->active) {
+            c->next = w->waiters;
+            w->waiters = c;
+            return;
+        }
+        w->active = 1;
+        str_copy(c->walk_key, sizeof(c->walk_key), key);
+    }
     soa_walk(c);
+}
+
+/* ---- propagation of published TXT records ---- */
+
+static void txt_done(struct check *c)
+{
+    struct txt_report *r = &c->tr;
+    r->nready = 0;
+    for (size_t i = 0; i < r->nservers; i++) {
+        r->nready += r->servers[i].has;
+        if (r->servers[i].error[0] && !r->error[0])
+            str_fmt(r->error, sizeof(r->error), "%s: %s", r->servers[i].addr, r->servers[i].error);
+    }
+    r->ready = r->nservers > 0 && r->nready == r->nservers;
+    finish(c);
+}
+
+static void on_txt(void *arg, int status, const uint8_t *ans, size_t len)
+{
+    struct qctx *q = arg;
+    struct check *c = q->c;
+    size_t idx = q->idx;
+    free(q);
+    c->pending--;
+    struct dnswire_msg m;
+    int prc;
+    if (status != 0) {
+        str_copy(c->tr.servers[idx].error, sizeof(c->tr.servers[0].error), status_text(status));
+    } else if ((prc = parse_answer(&m, ans, len, c->qname, DNSWIRE_TYPE_TXT)) != 0) {
+        str_copy(c->tr.servers[idx].error, sizeof(c->tr.servers[0].error), parse_error_text(prc));
+    } else {
+        if (m.hdr.rcode != DNSWIRE_RCODE_NOERROR && m.hdr.rcode != DNSWIRE_RCODE_NXDOMAIN)
+            str_copy(c->tr.servers[idx].error, sizeof(c->tr.servers[0].error),
+                     dnswire_rcode_str(m.hdr.rcode));
+        else if (!m.hdr.aa)
+            str_fmt(c->tr.servers[idx].error, sizeof(c->tr.servers[0].error),
+                    "not authoritative for %s", c->tr.zone);
+        for (size_t i = 0; i < m.ancount && m.hdr.aa; i++) {
+            struct dnswire_rr *rr = &m.rr[i];
+            uint8_t v[1024];
+            size_t vl;
+            if (rr->type == DNSWIRE_TYPE_TXT && rr_owner_is(rr, c->qname) &&
+                dnswire_rdata_txt(rr, v, sizeof(v), &vl) == 0 && vl == strlen(c->txt_value) &&
+                memcmp(v, c->txt_value, vl) == 0)
+                c->tr.servers[idx].has = 1;
+        }
+        dnswire_msg_cleanup(&m);
+    }
+    if (c->pending == 0)
+        txt_done(c);
+}
+
+static void txt_ready(struct check *c, struct zone_info *z)
+{
+    str_copy(c->tr.zone, sizeof(c->tr.zone), z->apex);
+    c->tr.nservers = z->naddrs;
+    for (size_t i = 0; i < z->naddrs; i++)
+        str_copy(c->tr.servers[i].addr, sizeof(c->tr.servers[0].addr), z->addrs[i]);
+    c->pending++; /* hold */
+    for (size_t i = 0; i < z->naddrs; i++) {
+        struct udpq *uq = auth_chan(c->dc, z->addrs[i]);
+        if (!uq || send_auth(c, uq, c->qname, DNSWIRE_TYPE_TXT, on_txt, i) != 0)
+            str_fmt(c->tr.servers[i].error, sizeof(c->tr.servers[0].error),
+                    "cannot query this address");
+    }
+    if (--c->pending == 0)
+        txt_done(c);
 }
 
 /* ---- liveness ---- */
@@ -873,8 +1045,8 @@ static void live_done(struct check *c)
         r->result = LIVE_ERROR;
     } else {
         r->result = LIVE_NOT_LIVE;
-        str_fmt(r->detail, sizeof(r->detail), "%s",
-                c->live_seen[0] ? c->live_seen : "no address and no CNAME");
+        str_copy(r->detail, sizeof(r->detail),
+                 c->live_seen[0] ? c->live_seen : "no address and no CNAME");
     }
     finish(c);
 }
@@ -930,7 +1102,7 @@ static void on_live(void *arg, int status, const uint8_t *ans, size_t len)
                     break;
                 }
             }
-            if (!c->live_hit && (!c->live_seen[0] || !strncmp(c->live_seen, "CNAME", 5) == 0))
+            if (!c->live_hit && (!c->live_seen[0] || strncmp(c->live_seen, "CNAME", 5) == 0))
                 str_fmt(c->live_seen, sizeof(c->live_seen), "%s %s", fam == AF_INET ? "A" : "AAAA",
                         txt);
         }
@@ -968,8 +1140,10 @@ static void start_check(struct check *c)
     }
     if (c->kind == K_DELEG)
         start_deleg(c);
-    else
+    else if (c->kind == K_LIVE)
         start_live(c);
+    else
+        zone_lookup(c, c->cut); /* the validation zone: its apex is known */
 }
 
 /* ---- public API ---- */
@@ -977,7 +1151,14 @@ static void start_check(struct check *c)
 int dns_checker_new(struct dns_checker **out, uv_loop_t *loop, const struct dns_checker_opts *o)
 {
     struct dns_checker *dc = xcalloc(1, sizeof(*dc));
-    struct dns_chan_opts ro = {0, o->timeout_ms ? o->timeout_ms : 1500, o->tries ? o->tries : 3, 1};
+    struct dns_chan_opts ro = {
+        .norecurse = 0,
+        .timeout_ms = o->timeout_ms ? o->timeout_ms : 1500,
+        .tries = o->tries ? o->tries : 3,
+        .edns = 1,
+        /* unbound answers 1024 queries a thread at once by default and drops the rest. */
+        .max_inflight = 500,
+    };
     int rc;
     dc->loop = loop;
     dc->auth_opts = ro;
@@ -987,6 +1168,7 @@ int dns_checker_new(struct dns_checker **out, uv_loop_t *loop, const struct dns_
     dc->max_checks = o->max_checks ? o->max_checks : 2000;
     strmap_init(&dc->auth);
     strmap_init(&dc->zones);
+    strmap_init(&dc->walks);
     dc->suffixes = xcalloc(o->n_cdn_targets + 1, sizeof(char *));
     dc->cidrs = xcalloc(o->n_cdn_targets + 1, sizeof(struct cidr));
     for (size_t i = 0; i < o->n_cdn_targets; i++) {
@@ -1024,10 +1206,10 @@ static struct check *new_check(struct dns_checker *dc, enum check_kind kind, con
     const char *base = hostname_base(host);
     if (kind == K_DELEG) {
         str_fmt(c->qname, sizeof(c->qname), HOSTNAME_CHALLENGE_PREFIX "%s", base);
-        str_fmt(c->dr.host, sizeof(c->dr.host), "%s", host);
+        str_copy(c->dr.host, sizeof(c->dr.host), host);
     } else {
-        str_fmt(c->qname, sizeof(c->qname), "%s", base);
-        str_fmt(c->lr.host, sizeof(c->lr.host), "%s", host);
+        str_copy(c->qname, sizeof(c->qname), base);
+        str_copy(c->lr.host, sizeof(c->lr.host), host);
     }
     lower(c->qname);
     return c;
@@ -1037,8 +1219,16 @@ void dns_check_delegation(struct dns_checker *dc, const char *host, const char *
                           dns_deleg_cb cb, void *arg)
 {
     struct check *c = new_check(dc, K_DELEG, host);
-    str_fmt(c->expected, sizeof(c->expected), "%s", expected_target);
+    str_copy(c->expected, sizeof(c->expected), expected_target);
     lower(c->expected);
+    if (dnswire_name_from_text(c->qwire, &c->qwire_len, c->qname) != 0 ||
+        dnswire_name_from_text(c->ewire, &c->ewire_len, c->expected) != 0) {
+        c->dcb = cb;
+        c->arg = arg;
+        dc->active++;
+        fail_check(c, "invalid name %s or target %s", c->qname, c->expected);
+        return;
+    }
     c->dcb = cb;
     c->arg = arg;
     admit(dc, c);
@@ -1048,6 +1238,23 @@ void dns_check_liveness(struct dns_checker *dc, const char *host, dns_live_cb cb
 {
     struct check *c = new_check(dc, K_LIVE, host);
     c->lcb = cb;
+    c->arg = arg;
+    admit(dc, c);
+}
+
+void dns_check_txt(struct dns_checker *dc, const char *zone, const char *name, const char *value,
+                   dns_txt_cb cb, void *arg)
+{
+    struct check *c = xcalloc(1, sizeof(*c));
+    c->dc = dc;
+    c->kind = K_TXT;
+    str_copy(c->qname, sizeof(c->qname), name);
+    lower(c->qname);
+    str_copy(c->cut, sizeof(c->cut), zone);
+    lower(c->cut);
+    str_copy(c->txt_value, sizeof(c->txt_value), value);
+    str_copy(c->tr.name, sizeof(c->tr.name), c->qname);
+    c->tcb = cb;
     c->arg = arg;
     admit(dc, c);
 }
@@ -1080,12 +1287,16 @@ void dns_checker_free(struct dns_checker *dc)
     dns_chan_free(dc->resolver);
     for (size_t i = 0; i < dc->auth.cap; i++)
         if (dc->auth.slots[i].key)
-            dns_chan_free(dc->auth.slots[i].val);
+            udpq_free(dc->auth.slots[i].val);
     strmap_cleanup(&dc->auth);
     for (size_t i = 0; i < dc->zones.cap; i++)
         if (dc->zones.slots[i].key)
             free(dc->zones.slots[i].val);
     strmap_cleanup(&dc->zones);
+    for (size_t i = 0; i < dc->walks.cap; i++)
+        if (dc->walks.slots[i].key)
+            free(dc->walks.slots[i].val);
+    strmap_cleanup(&dc->walks);
     for (size_t i = 0; i < dc->nsuffixes; i++)
         free(dc->suffixes[i]);
     free(dc->suffixes);

@@ -61,7 +61,22 @@ struct live_report {
     char detail[300]; /* what matched, or what the name resolves to */
 };
 
+/* Propagation of one published TXT value to the validation zone's servers. */
+struct txt_report {
+    int ready; /* every authoritative address serves the value */
+    char name[HOSTNAME_MAX + 1];
+    char zone[HOSTNAME_MAX + 1];
+    size_t nservers, nready;
+    struct {
+        char addr[48];
+        int has;        /* the value is in this server's answer */
+        char error[96]; /* a failed exchange ("" otherwise) */
+    } servers[DNS_CHECK_MAX_SERVERS];
+    char error[160];
+};
+
 typedef void (*dns_deleg_cb)(void *arg, const struct deleg_report *r);
+typedef void (*dns_txt_cb)(void *arg, const struct txt_report *r);
 typedef void (*dns_live_cb)(void *arg, const struct live_report *r);
 
 struct dns_checker;
@@ -80,6 +95,14 @@ void dns_check_delegation(struct dns_checker *dc, const char *host, const char *
 
 /* dns_check_liveness checks whether host (its apex for a wildcard) is served by the CDN. */
 void dns_check_liveness(struct dns_checker *dc, const char *host, dns_live_cb cb, void *arg);
+
+/*
+ * dns_check_txt asks every authoritative address of zone (the validation
+ * zone, normalized) for TXT at name, with recursion off, and reports whether
+ * all of them serve value: a published record counts as ready only then.
+ */
+void dns_check_txt(struct dns_checker *dc, const char *zone, const char *name, const char *value,
+                   dns_txt_cb cb, void *arg);
 
 /* dns_checker_inflight returns checks started or queued and not yet reported. */
 size_t dns_checker_inflight(const struct dns_checker *dc);

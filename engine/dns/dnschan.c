@@ -20,21 +20,29 @@ struct sock_watch {
     struct sock_watch *next;
 };
 
-struct dns_chan {
-    uv_loop_t *loop;
-    ares_channel ares;
-    uv_timer_t timer;
-    struct sock_watch *watches;
-    size_t inflight;
-    int rd;
-    int closing;
-    int timer_closed;
-};
-
 struct query {
     struct dns_chan *ch;
     dns_answer_cb cb;
     void *arg;
+    struct query *next; /* in the wait queue */
+    size_t qlen;
+    uint8_t qbuf[]; /* kept only while queued */
+};
+
+struct dns_chan {
+    uv_loop_t *loop;
+    ares_channel ares;
+    uv_timer_t timer;
+    uv_prepare_t prepare;
+    struct sock_watch *watches;
+    size_t inflight; /* callbacks owed, queued or sent */
+    size_t sent;     /* handed to c-ares */
+    size_t max_sent;
+    struct query *wait_head, *wait_tail;
+    int rd;
+    int closing;
+    int timer_dirty;
+    int handles_open;
 };
 
 static void on_watch_closed(uv_handle_t *h)
@@ -42,16 +50,23 @@ static void on_watch_closed(uv_handle_t *h)
     free(h->data);
 }
 
-static void on_timer_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
     struct dns_chan *ch = h->data;
-    free(ch);
+    if (--ch->handles_open == 0)
+        free(ch);
 }
 
 static void on_timer(uv_timer_t *t);
 
+/*
+ * rearm_timer sets the timer to c-ares's next timeout. ares_timeout walks
+ * every outstanding query in c-ares 1.18, so it runs once per loop
+ * iteration (from the prepare handle), not once per query sent.
+ */
 static void rearm_timer(struct dns_chan *ch)
 {
+    ch->timer_dirty = 0;
     if (ch->closing)
         return;
     struct timeval tv, *t = ares_timeout(ch->ares, NULL, &tv);
@@ -74,7 +89,14 @@ static void on_poll(uv_poll_t *p, int status, int events)
     if (status == 0 && (events & UV_WRITABLE))
         wfd = w->fd;
     ares_process_fd(ch->ares, rfd, wfd);
-    rearm_timer(ch);
+    ch->timer_dirty = 1;
+}
+
+static void on_prepare(uv_prepare_t *p)
+{
+    struct dns_chan *ch = p->data;
+    if (ch->timer_dirty)
+        rearm_timer(ch);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -164,8 +186,15 @@ int dns_chan_new(struct dns_chan **out, uv_loop_t *loop, const char *server,
             goto out_destroy;
         }
     }
+    ch->max_sent = opts && opts->max_inflight ? opts->max_inflight : 1000;
     uv_timer_init(loop, &ch->timer);
     ch->timer.data = ch;
+    uv_prepare_init(loop, &ch->prepare);
+    ch->prepare.data = ch;
+    uv_prepare_start(&ch->prepare, on_prepare);
+    /* The prepare handle must not keep the loop alive by itself. */
+    uv_unref((uv_handle_t *)&ch->prepare);
+    ch->handles_open = 2;
     *out = ch;
     return 0;
 
@@ -220,8 +249,19 @@ static void on_ares_answer(void *arg, int status, int timeouts, unsigned char *a
         break;
     }
     ch->inflight--;
+    ch->sent--;
+    ch->timer_dirty = 1;
     q->cb(q->arg, rc, rc == 0 ? abuf : NULL, rc == 0 ? (size_t)alen : 0);
     free(q);
+    /* A slot is free: send the next waiting query. */
+    while (!ch->closing && ch->wait_head && ch->sent < ch->max_sent) {
+        struct query *w = ch->wait_head;
+        ch->wait_head = w->next;
+        if (!ch->wait_head)
+            ch->wait_tail = NULL;
+        ch->sent++;
+        ares_send(ch->ares, w->qbuf, (int)w->qlen, on_ares_answer, w);
+    }
 }
 
 int dns_chan_query(struct dns_chan *ch, const char *name, uint16_t qtype, dns_answer_cb cb,
@@ -235,13 +275,31 @@ int dns_chan_query(struct dns_chan *ch, const char *name, uint16_t qtype, dns_an
     int rc = dnswire_build_query(qbuf, sizeof(qbuf), &qlen, 0, name, qtype, ch->rd, 0);
     if (rc)
         return rc;
+    ch->inflight++;
+    ch->timer_dirty = 1;
+    if (ch->sent >= ch->max_sent) {
+        /* Over the cap: wait in line (a resolver drops floods; so may an authority). */
+        struct query *q = xmalloc(sizeof(*q) + qlen);
+        q->ch = ch;
+        q->cb = cb;
+        q->arg = arg;
+        q->next = NULL;
+        q->qlen = qlen;
+        memcpy(q->qbuf, qbuf, qlen);
+        if (ch->wait_tail)
+            ch->wait_tail->next = q;
+        else
+            ch->wait_head = q;
+        ch->wait_tail = q;
+        return 0;
+    }
     struct query *q = xmalloc(sizeof(*q));
     q->ch = ch;
     q->cb = cb;
     q->arg = arg;
-    ch->inflight++;
+    q->next = NULL;
+    ch->sent++;
     ares_send(ch->ares, qbuf, (int)qlen, on_ares_answer, q);
-    rearm_timer(ch);
     return 0;
 }
 
@@ -260,10 +318,20 @@ void dns_chan_free(struct dns_chan *ch)
      */
     ch->closing = 1;
     ares_destroy(ch->ares);
+    /* Queries still waiting in line were never sent: they end here. */
+    while (ch->wait_head) {
+        struct query *w = ch->wait_head;
+        ch->wait_head = w->next;
+        ch->inflight--;
+        w->cb(w->arg, CF_ECANCELED, NULL, 0);
+        free(w);
+    }
+    ch->wait_tail = NULL;
     while (ch->watches) {
         struct sock_watch *w = ch->watches;
         ch->watches = w->next;
         uv_close((uv_handle_t *)&w->poll, on_watch_closed);
     }
-    uv_close((uv_handle_t *)&ch->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&ch->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&ch->prepare, on_handle_closed);
 }

@@ -19,10 +19,11 @@ struct dns_chan;
 
 /* Channel options. */
 struct dns_chan_opts {
-    int norecurse;  /* send queries with RD clear (authoritative servers) */
-    int timeout_ms; /* per try; 0 = 2000 */
-    int tries;      /* 0 = 2 */
-    int edns;       /* advertise EDNS0 with a 1232-octet payload */
+    int norecurse;       /* send queries with RD clear (authoritative servers) */
+    int timeout_ms;      /* per try; 0 = 2000 */
+    int tries;           /* 0 = 2 */
+    int edns;            /* advertise EDNS0 with a 1232-octet payload */
+    size_t max_inflight; /* queries outstanding at the server at once; 0 = 1000 */
 };
 
 /*
@@ -51,7 +52,10 @@ int dns_chan_new(struct dns_chan **out, uv_loop_t *loop, const char *server,
 int dns_chan_query(struct dns_chan *ch, const char *name, uint16_t qtype, dns_answer_cb cb,
                    void *arg);
 
-/* dns_chan_inflight returns the number of queries waiting for their callback. */
+/*
+ * dns_chan_inflight returns the number of queries waiting for their callback
+ * (sent, or queued behind max_inflight).
+ */
 size_t dns_chan_inflight(const struct dns_chan *ch);
 
 /*

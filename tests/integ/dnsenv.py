@@ -20,13 +20,27 @@ _procs = []
 PIDFILE = "/tmp/certfleet-test-servers.pids"
 
 
+def _alive(pid):
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (ProcessLookupError, ValueError):
+        return False
+
+
 def _reap_stale():
+    """Stop servers whose test (owner) died; servers of live tests are left alone."""
     try:
         with open(PIDFILE) as f:
-            entries = [line.split(" ", 1) for line in f.read().splitlines() if " " in line]
+            entries = [line.split(" ", 2) for line in f.read().splitlines()
+                       if line.count(" ") >= 2]
     except FileNotFoundError:
         return
-    for pid, cmd in entries:
+    keep = []
+    for pid, owner, cmd in entries:
+        if _alive(owner):
+            keep.append("%s %s %s" % (pid, owner, cmd))
+            continue
         try:
             with open("/proc/%s/cmdline" % pid, "rb") as f:
                 alive = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
@@ -38,7 +52,8 @@ def _reap_stale():
             except ProcessLookupError:
                 pass
     time.sleep(0.2)
-    os.unlink(PIDFILE)
+    with open(PIDFILE, "w") as f:
+        f.write("".join(k + "\n" for k in keep))
 
 
 def _stop_all():
@@ -77,7 +92,7 @@ def _start(argv, log):
                             stdin=subprocess.DEVNULL, start_new_session=True)
     _procs.append(proc)
     with open(PIDFILE, "a") as f:
-        f.write("%d %s\n" % (proc.pid, " ".join(argv)))
+        f.write("%d %d %s\n" % (proc.pid, os.getpid(), " ".join(argv)))
     return proc
 
 

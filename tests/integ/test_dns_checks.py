@@ -5,7 +5,7 @@ example.test (one can lag behind: propagating); unbound is the recursive
 resolver. Every classification is reached by a real zone, and a zone change
 moves a host from one class to another.
 
-    test_dns_checks.py PATH_TO_CERTFLEET
+    test_dns_checks.py PATH_TO_CERTFLEET PATH_TO_TXT_CHECK_DRIVER
 """
 import json
 import os
@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dnsenv  # noqa: E402
 
 CF = sys.argv[1]
+TXT_DRIVER = sys.argv[2]
 NS1, NS2, RES = "127.0.10.11", "127.0.10.12", "127.0.10.1"
 ZONE = "acme.cdn.test"
 R = dnsenv.Results()
@@ -68,14 +69,17 @@ def main():
         lame = ["@ NS ns", "ns A " + NS2]  # NS2 does not serve lame.test: REFUSED
         sub = ["@ NS ns", "ns A " + NS2,
                "_acme-challenge.www CNAME " + target("www.sub.example.test")]
+        vzone = ["@ NS ns1", "@ NS ns2", "ns1 A " + NS1, "ns2 A " + NS2]
         k1 = dnsenv.Knot(wd.path, "knot1", NS1, zones={
             "example.test": example_records(), "other.test": other, "cdn.test": cdn,
-            "lame.test": lame})
+            "lame.test": lame, ZONE: vzone + ['ok.example.test TXT "digest-1"']})
         k2 = dnsenv.Knot(wd.path, "knot2", NS2, zones={
-            "example.test": example_records(ns2_view=True), "sub.example.test": sub})
+            "example.test": example_records(ns2_view=True), "sub.example.test": sub,
+            ZONE: vzone})
         dnsenv.Unbound(wd.path, RES, stubs={
             "example.test": [NS1 + "@53", NS2 + "@53"], "other.test": [NS1 + "@53"],
-            "cdn.test": [NS1 + "@53"], "lame.test": [NS1 + "@53"]},
+            "cdn.test": [NS1 + "@53"], "lame.test": [NS1 + "@53"],
+            ZONE: [NS1 + "@53", NS2 + "@53"]},
             nxdomain=["else.test", "elsewhere.test"])
 
         subprocess.run([CF, "init", "--validation-zone", ZONE, "--directory",
@@ -135,6 +139,22 @@ def main():
         R.check("cdn.test" in res["live.example.test"]["liveness"]["detail"], "live detail")
         R.check("198.51.100.7" in res["notlive.example.test"]["liveness"]["detail"],
                 "not-live detail names the address")
+
+        # Propagation of a published TXT: ready only when every server has it.
+        def txt_check(name, value):
+            p = subprocess.run([TXT_DRIVER, RES, ZONE, name, value], capture_output=True,
+                               text=True)
+            return json.loads(p.stdout)
+        t = txt_check("ok.example.test." + ZONE, "digest-1")
+        R.eq((t["ready"], t["nservers"], t["nready"]), (False, 2, 1), "TXT on one server of two")
+        k2.set_zone(ZONE, vzone + ['ok.example.test TXT "digest-1"',
+                                   'ok.example.test TXT "digest-2"'])
+        t = txt_check("ok.example.test." + ZONE, "digest-1")
+        R.eq((t["ready"], t["nready"]), (True, 2), "TXT on both servers")
+        t = txt_check("ok.example.test." + ZONE, "digest-2")
+        R.eq(t["ready"], False, "second value only on one server")
+        t = txt_check("nothing.example.test." + ZONE, "digest-1")
+        R.eq((t["ready"], t["nready"], t["error"]), (False, 0, ""), "NXDOMAIN is not ready")
 
         # A cached parent zone whose servers refer us down: the deeper cut is found.
         rc, res, err = run_check(env, "ok.example.test", "www.sub.example.test", concurrency=1)

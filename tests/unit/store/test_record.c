@@ -86,6 +86,29 @@ static void test_compact(void **state)
     buf_cleanup(&enc);
 }
 
+static void test_peek_next_action(void **state)
+{
+    (void)state;
+    struct host_record a;
+    struct buf enc;
+    int64_t na = -1;
+    fill(&a);
+    buf_init(&enc);
+    host_record_encode(&enc, &a);
+    assert_int_equal(host_record_next_action(enc.data, enc.len, &na), 0);
+    assert_int_equal(na, a.next_action);
+    a.next_action = 0;
+    buf_reset(&enc);
+    host_record_encode(&enc, &a);
+    assert_int_equal(host_record_next_action(enc.data, enc.len, &na), 0);
+    assert_int_equal(na, 0);
+    const char bad[] = {1, 64, 10, 'a'}; /* a string running past the end */
+    assert_int_equal(host_record_next_action(bad, sizeof(bad), &na), CF_ECORRUPT);
+    enc.data[0] = STORE_SCHEMA_VERSION + 1;
+    assert_int_equal(host_record_next_action(enc.data, enc.len, &na), CF_ENEWER_SCHEMA);
+    buf_cleanup(&enc);
+}
+
 static void test_newer_schema(void **state)
 {
     (void)state;
@@ -166,9 +189,10 @@ static void test_set_state(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_compact),
-        cmocka_unit_test(test_newer_schema), cmocka_unit_test(test_corrupt),
-        cmocka_unit_test(test_names),        cmocka_unit_test(test_set_state),
+        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_compact),
+        cmocka_unit_test(test_newer_schema),     cmocka_unit_test(test_corrupt),
+        cmocka_unit_test(test_peek_next_action), cmocka_unit_test(test_names),
+        cmocka_unit_test(test_set_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
