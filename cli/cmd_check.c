@@ -152,8 +152,18 @@ static void on_live(void *arg, const struct live_report *rep)
         host_done(h);
 }
 
+/*
+ * start_more tops the checks in flight up to the concurrency, reading the
+ * records of a whole refill in one read transaction (a refill waits until
+ * an eighth of the slots are free, so transactions are few and short).
+ */
 static void start_more(struct check_run *r)
 {
+    struct store_read *rd;
+    if (r->next >= r->nnames || r->active + r->concurrency / 8 > r->concurrency)
+        return;
+    if (store_read_begin(r->st, &rd) != 0)
+        return; /* the loop ends with the hosts not started reported as not done */
     while (r->active < r->concurrency && r->next < r->nnames) {
         const char *name = r->names[r->next++];
         struct check_host *h = xmalloc(sizeof(*h));
@@ -163,8 +173,9 @@ static void start_more(struct check_run *r)
         h->lr.result = LIVE_UNKNOWN;
         h->lr.detail[0] = '\0';
         h->run = r;
-        if (store_host_get(r->st, &h->rec, name) != 0) {
+        if (store_read_host(rd, &h->rec, name) != 0) {
             free(h);
+            r->done++; /* removed meanwhile: nothing to check */
             continue;
         }
         h->pending = 2 - r->skip_live - r->skip_deleg;
@@ -175,6 +186,9 @@ static void start_more(struct check_run *r)
         if (!r->skip_live)
             dns_check_liveness(r->dc, h->rec.name, on_live, h);
     }
+    store_read_end(rd);
+    if (r->done == r->nnames)
+        uv_stop(r->loop);
 }
 
 struct collect {

@@ -71,12 +71,6 @@ struct check {
     char txt_value[STORE_TXT_MAX + 1];
     char walk_key[HOSTNAME_MAX + 1]; /* this check leads the walk for this domain */
     void *arg;
-    /* The report of this check's kind. */
-    union {
-        struct deleg_report dr;
-        struct live_report lr;
-        struct txt_report tr;
-    };
     /* Following a chain that left the authoritative answer. */
     char chain_start[HOSTNAME_MAX + 1];
     char chain_cur[HOSTNAME_MAX + 1];
@@ -84,6 +78,15 @@ struct check {
     /* Liveness. */
     int live_hit, live_err;
     char live_seen[HOSTNAME_MAX + 64];
+    /*
+     * The report of this check's kind. Last, and not cleared whole: the
+     * server arrays are large and only the entries in use are written.
+     */
+    union {
+        struct deleg_report dr;
+        struct live_report lr;
+        struct txt_report tr;
+    };
 };
 
 struct dns_checker {
@@ -834,8 +837,10 @@ static void zone_ready(struct check *c, struct zone_info *z)
     }
     str_copy(c->dr.zone, sizeof(c->dr.zone), z->apex);
     c->dr.nservers = z->naddrs;
-    for (size_t i = 0; i < z->naddrs; i++)
+    for (size_t i = 0; i < z->naddrs; i++) {
+        memset(&c->dr.servers[i], 0, sizeof(c->dr.servers[i]));
         str_copy(c->dr.servers[i].addr, sizeof(c->dr.servers[0].addr), z->addrs[i]);
+    }
     c->pending++; /* hold: answers arriving from inside this loop must not finish c */
     for (size_t i = 0; i < z->naddrs; i++) {
         struct udpq *uq = auth_chan(dc, z->addrs[i]);
@@ -1021,8 +1026,10 @@ static void txt_ready(struct check *c, struct zone_info *z)
 {
     str_copy(c->tr.zone, sizeof(c->tr.zone), z->apex);
     c->tr.nservers = z->naddrs;
-    for (size_t i = 0; i < z->naddrs; i++)
+    for (size_t i = 0; i < z->naddrs; i++) {
+        memset(&c->tr.servers[i], 0, sizeof(c->tr.servers[i]));
         str_copy(c->tr.servers[i].addr, sizeof(c->tr.servers[0].addr), z->addrs[i]);
+    }
     c->pending++; /* hold */
     for (size_t i = 0; i < z->naddrs; i++) {
         struct udpq *uq = auth_chan(c->dc, z->addrs[i]);
@@ -1200,7 +1207,14 @@ out_free:
 
 static struct check *new_check(struct dns_checker *dc, enum check_kind kind, const char *host)
 {
-    struct check *c = xcalloc(1, sizeof(*c));
+    struct check *c = xmalloc(sizeof(*c));
+    memset(c, 0, offsetof(struct check, dr));
+    if (kind == K_DELEG)
+        memset(&c->dr, 0, offsetof(struct deleg_report, servers));
+    else if (kind == K_TXT)
+        memset(&c->tr, 0, offsetof(struct txt_report, servers));
+    else
+        memset(&c->lr, 0, sizeof(c->lr));
     c->dc = dc;
     c->kind = kind;
     const char *base = hostname_base(host);
