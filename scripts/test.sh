@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README.md): install what is missing, check the format,
-# build both crypto flavours, and run every test through ctest.
+# build both crypto flavours and a sanitizer build, and run every test through ctest.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -20,3 +20,9 @@ echo "== tests: OpenSSL build, unit tests"
 ctest --test-dir "$top/build-openssl" -L unit --output-on-failure
 echo "== tests: default build, all tests"
 ctest --test-dir "$top/build" --output-on-failure
+
+echo "== build: ASan + UBSan"
+bash scripts/build.sh "$top/build-asan" -DCF_SANITIZE=ON
+echo "== tests: ASan + UBSan build, all tests"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir "$top/build-asan" --output-on-failure
