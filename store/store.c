@@ -491,6 +491,41 @@ int store_host_iter(struct store *st, const char *after, store_host_cb cb, void 
     return rc;
 }
 
+int store_host_names_iter(struct store *st, store_name_cb cb, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = txn_begin(st, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    int lrc = mdb_cursor_open(txn, st->dbi[STORE_DB_HOSTS], &cur);
+    if (lrc) {
+        mdb_txn_abort(txn);
+        return lmdb_err(lrc);
+    }
+    MDB_val k, v;
+    MDB_cursor_op op = MDB_FIRST;
+    char name[HOSTNAME_MAX + 1];
+    rc = 0;
+    while ((lrc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        op = MDB_NEXT;
+        if (k.mv_size == 0 || k.mv_size > HOSTNAME_MAX) {
+            rc = CF_ECORRUPT;
+            break;
+        }
+        memcpy(name, k.mv_data, k.mv_size);
+        name[k.mv_size] = '\0';
+        rc = cb(ctx, name);
+        if (rc)
+            break;
+    }
+    if (lrc && lrc != MDB_NOTFOUND)
+        rc = lmdb_err(lrc);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
 static void be64_put(uint8_t *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--) {

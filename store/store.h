@@ -112,6 +112,14 @@ typedef int (*store_host_cb)(void *ctx, const struct host_record *rec);
 int store_host_iter(struct store *st, const char *after, store_host_cb cb, void *ctx);
 
 /*
+ * store_host_names_iter calls cb(ctx, name) for every host name in order,
+ * without decoding the records (a fleet-wide pass that needs only names).
+ * cb returns 0 to go on.
+ */
+typedef int (*store_name_cb)(void *ctx, const char *name);
+int store_host_names_iter(struct store *st, store_name_cb cb, void *ctx);
+
+/*
  * store_due_iter calls cb(ctx, name, due) for due-index entries with
  * due <= until, earliest first. cb returns 0 to go on, else stops.
  */

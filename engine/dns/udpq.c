@@ -46,9 +46,16 @@ struct udpq {
     struct waiting *wait_head, *wait_tail;
     uint64_t timer_due; /* 0 = not armed */
     uint64_t srtt_ms;   /* smoothed round-trip time of first tries, 0 = unknown */
-    uint8_t rbuf[65536];
     uint16_t id_state[2];
 };
+
+/*
+ * One receive buffer for every client: the loop is single-threaded and
+ * libuv hands all datagrams of one recvmmsg to the callback before it
+ * reads from another socket. Room for 16 datagrams of 64 KiB (libuv's
+ * UV__UDP_DGRAM_MAXSIZE slices), so one system call reads up to 16 answers.
+ */
+static char g_rbuf[16 * 65536];
 
 static void on_closed(uv_handle_t *h)
 {
@@ -190,9 +197,9 @@ static void on_timer(uv_timer_t *t)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
-    struct udpq *q = h->data;
+    (void)h;
     (void)suggested;
-    *b = uv_buf_init((char *)q->rbuf, sizeof(q->rbuf));
+    *b = uv_buf_init(g_rbuf, sizeof(g_rbuf));
 }
 
 /* question_matches compares the answer's question section with the one we sent. */
@@ -216,8 +223,10 @@ static void on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *b, const struct 
     struct udpq *q = u->data;
     (void)from;
     (void)flags;
+    /* nread == 0 with no address ends a recvmmsg batch; errors (ICMP unreachable) and
+     * runts are left to the timer. */
     if (nread < DNSWIRE_HEADER_LEN)
-        return; /* errors (ICMP unreachable) and runts: the timer decides */
+        return;
     const uint8_t *ans = (const uint8_t *)b->base;
     uint16_t id = (uint16_t)(ans[0] << 8 | ans[1]);
     if (!(ans[2] & 0x80))
@@ -255,7 +264,7 @@ int udpq_new(struct udpq **out, uv_loop_t *loop, const char *addr, int port, int
     q->tries = tries > 0 ? tries : 3;
     q->nslots = max_inflight ? max_inflight : 256;
     q->slots = xcalloc(q->nslots, sizeof(*q->slots));
-    int rc = uv_udp_init(loop, &q->udp);
+    int rc = uv_udp_init_ex(loop, &q->udp, AF_UNSPEC | UV_UDP_RECVMMSG);
     if (rc) {
         free(q->slots);
         free(q);
