@@ -2,6 +2,7 @@
  * store.c - the LMDB store.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -448,82 +449,97 @@ int store_get(struct store *st, enum store_db db, const void *key, size_t klen, 
     return rc;
 }
 
-int store_host_iter(struct store *st, const char *after, store_host_cb cb, void *ctx)
+/*
+ * walk_fn visits one key/value of a walk; it returns 0 to go on, or anything
+ * else to stop the walk with that result (WALK_STOP: stop, no error).
+ */
+typedef int (*walk_fn)(void *ctx, const MDB_val *k, const MDB_val *v);
+#define WALK_STOP INT_MAX /* not a value callbacks use */
+
+/*
+ * walk reads db in key order in one read transaction, from the first key
+ * at or after start (NULL: the first key).
+ */
+static int walk(struct store *st, enum store_db db, const MDB_val *start, walk_fn fn, void *ctx)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
     int rc = txn_begin(st, MDB_RDONLY, &txn);
     if (rc)
         return rc;
-    int lrc = mdb_cursor_open(txn, st->dbi[STORE_DB_HOSTS], &cur);
+    int lrc = mdb_cursor_open(txn, st->dbi[db], &cur);
     if (lrc) {
         mdb_txn_abort(txn);
         return lmdb_err(lrc);
     }
-    MDB_val k, v;
-    MDB_cursor_op op = MDB_FIRST;
-    if (after && *after) {
-        k.mv_data = (void *)after;
-        k.mv_size = strlen(after);
-        op = MDB_SET_RANGE;
-    }
-    struct host_record *rec = xmalloc(sizeof(*rec));
-    rc = 0;
+    MDB_val k = start ? *start : (MDB_val){0, NULL}, v;
+    MDB_cursor_op op = start ? MDB_SET_RANGE : MDB_FIRST;
     while ((lrc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
         op = MDB_NEXT;
-        if (after && *after && k.mv_size == strlen(after) &&
-            memcmp(k.mv_data, after, k.mv_size) == 0)
-            continue;
-        rc = host_record_decode(rec, v.mv_data, v.mv_size);
-        if (rc) {
-            log_event(LOG_ERROR, "store_record_unreadable", "error", cf_strerror(rc), NULL);
-            break;
-        }
-        rc = cb(ctx, rec);
+        rc = fn(ctx, &k, &v);
         if (rc)
             break;
     }
     if (lrc && lrc != MDB_NOTFOUND)
         rc = lmdb_err(lrc);
-    free(rec);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
+    return rc == WALK_STOP ? 0 : rc;
+}
+
+struct host_walk {
+    const char *after;
+    store_host_cb cb;
+    void *ctx;
+    struct host_record rec;
+};
+
+static int host_visit(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    struct host_walk *w = ctx;
+    if (w->after && k->mv_size == strlen(w->after) && memcmp(k->mv_data, w->after, k->mv_size) == 0)
+        return 0;
+    int rc = host_record_decode(&w->rec, v->mv_data, v->mv_size);
+    if (rc) {
+        log_event(LOG_ERROR, "store_record_unreadable", "error", cf_strerror(rc), NULL);
+        return rc;
+    }
+    return w->cb(w->ctx, &w->rec);
+}
+
+int store_host_iter(struct store *st, const char *after, store_host_cb cb, void *ctx)
+{
+    struct host_walk *w = xmalloc(sizeof(*w));
+    MDB_val start = {after ? strlen(after) : 0, (void *)after};
+    w->after = after && *after ? after : NULL;
+    w->cb = cb;
+    w->ctx = ctx;
+    int rc = walk(st, STORE_DB_HOSTS, w->after ? &start : NULL, host_visit, w);
+    free(w);
     return rc;
+}
+
+struct name_walk {
+    store_name_cb cb;
+    void *ctx;
+};
+
+static int name_visit(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    struct name_walk *w = ctx;
+    char name[HOSTNAME_MAX + 1];
+    (void)v;
+    if (k->mv_size == 0 || k->mv_size > HOSTNAME_MAX)
+        return CF_ECORRUPT;
+    memcpy(name, k->mv_data, k->mv_size);
+    name[k->mv_size] = '\0';
+    return w->cb(w->ctx, name);
 }
 
 int store_host_names_iter(struct store *st, store_name_cb cb, void *ctx)
 {
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = txn_begin(st, MDB_RDONLY, &txn);
-    if (rc)
-        return rc;
-    int lrc = mdb_cursor_open(txn, st->dbi[STORE_DB_HOSTS], &cur);
-    if (lrc) {
-        mdb_txn_abort(txn);
-        return lmdb_err(lrc);
-    }
-    MDB_val k, v;
-    MDB_cursor_op op = MDB_FIRST;
-    char name[HOSTNAME_MAX + 1];
-    rc = 0;
-    while ((lrc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-        op = MDB_NEXT;
-        if (k.mv_size == 0 || k.mv_size > HOSTNAME_MAX) {
-            rc = CF_ECORRUPT;
-            break;
-        }
-        memcpy(name, k.mv_data, k.mv_size);
-        name[k.mv_size] = '\0';
-        rc = cb(ctx, name);
-        if (rc)
-            break;
-    }
-    if (lrc && lrc != MDB_NOTFOUND)
-        rc = lmdb_err(lrc);
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
-    return rc;
+    struct name_walk w = {cb, ctx};
+    return walk(st, STORE_DB_HOSTS, NULL, name_visit, &w);
 }
 
 static void be64_put(uint8_t *p, uint64_t v)
@@ -542,42 +558,31 @@ static uint64_t be64_get(const uint8_t *p)
     return v;
 }
 
+struct due_walk {
+    int64_t until;
+    store_due_cb cb;
+    void *ctx;
+};
+
+static int due_visit(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    struct due_walk *w = ctx;
+    char name[HOSTNAME_MAX + 1];
+    (void)v;
+    if (k->mv_size <= 8 || k->mv_size > 8 + HOSTNAME_MAX)
+        return CF_ECORRUPT;
+    int64_t due = (int64_t)be64_get(k->mv_data);
+    if (due > w->until)
+        return WALK_STOP;
+    memcpy(name, (const char *)k->mv_data + 8, k->mv_size - 8);
+    name[k->mv_size - 8] = '\0';
+    return w->cb(w->ctx, name, due);
+}
+
 int store_due_iter(struct store *st, int64_t until, store_due_cb cb, void *ctx)
 {
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = txn_begin(st, MDB_RDONLY, &txn);
-    if (rc)
-        return rc;
-    int lrc = mdb_cursor_open(txn, st->dbi[STORE_DB_DUE], &cur);
-    if (lrc) {
-        mdb_txn_abort(txn);
-        return lmdb_err(lrc);
-    }
-    MDB_val k, v;
-    MDB_cursor_op op = MDB_FIRST;
-    char name[HOSTNAME_MAX + 1];
-    rc = 0;
-    while ((lrc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-        op = MDB_NEXT;
-        if (k.mv_size <= 8 || k.mv_size > 8 + HOSTNAME_MAX) {
-            rc = CF_ECORRUPT;
-            break;
-        }
-        int64_t due = (int64_t)be64_get(k.mv_data);
-        if (due > until)
-            break;
-        memcpy(name, (const char *)k.mv_data + 8, k.mv_size - 8);
-        name[k.mv_size - 8] = '\0';
-        rc = cb(ctx, name, due);
-        if (rc)
-            break;
-    }
-    if (lrc && lrc != MDB_NOTFOUND)
-        rc = lmdb_err(lrc);
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
-    return rc;
+    struct due_walk w = {until, cb, ctx};
+    return walk(st, STORE_DB_DUE, NULL, due_visit, &w);
 }
 
 struct store_batch *store_batch_new(struct store *st)
