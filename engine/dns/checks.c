@@ -247,15 +247,21 @@ static int64_t now_ms(void)
     return cf_mono_ns() / 1000000;
 }
 
-static int send_query(struct check *c, struct dns_chan *ch, const char *name, uint16_t type,
-                      dns_answer_cb cb, size_t idx)
+/*
+ * send_query asks name/type for c, through the resolver's c-ares channel
+ * (ch) or an authoritative address's udpq client (uq): exactly one is given.
+ * The answer goes to cb with a struct qctx carrying c and idx, and counts in
+ * c->pending until then. Returns 0, or the client's error (nothing pending).
+ */
+static int send_query(struct check *c, struct dns_chan *ch, struct udpq *uq, const char *name,
+                      uint16_t type, dns_answer_cb cb, size_t idx)
 {
     struct qctx *q = xmalloc(sizeof(*q));
     q->c = c;
     q->idx = idx;
     c->pending++;
     c->dc->stats.queries++;
-    int rc = dns_chan_query(ch, name, type, cb, q);
+    int rc = ch ? dns_chan_query(ch, name, type, cb, q) : udpq_query(uq, name, type, cb, q);
     if (rc) {
         c->pending--;
         free(q);
@@ -621,16 +627,8 @@ static void on_soa(void *arg, int status, const uint8_t *ans, size_t len)
 
 static void soa_walk(struct check *c)
 {
-    struct qctx *q = xmalloc(sizeof(*q));
-    q->c = c;
-    q->idx = 0;
-    c->pending++;
-    c->dc->stats.queries++;
-    if (dns_chan_query(c->dc->resolver, c->cut, DNSWIRE_TYPE_CNAME, on_soa, q) != 0) {
-        free(q);
-        c->pending--;
+    if (send_query(c, c->dc->resolver, NULL, c->cut, DNSWIRE_TYPE_CNAME, on_soa, 0) != 0)
         fail_check(c, "zone cut of %s: %s", c->cut, "cannot query the resolver");
-    }
 }
 
 /* ---- delegation ---- */
@@ -653,22 +651,6 @@ static struct udpq *auth_chan(struct dns_checker *dc, const char *addr)
     strmap_put(&dc->auth, addr, uq);
     dc->stats.auth_channels++;
     return uq;
-}
-
-static int send_auth(struct check *c, struct udpq *uq, const char *name, uint16_t type,
-                     dns_answer_cb cb, size_t idx)
-{
-    struct qctx *q = xmalloc(sizeof(*q));
-    q->c = c;
-    q->idx = idx;
-    c->pending++;
-    c->dc->stats.queries++;
-    int rc = udpq_query(uq, name, type, cb, q);
-    if (rc) {
-        c->pending--;
-        free(q);
-    }
-    return rc;
 }
 
 static void aggregate(struct check *c)
@@ -855,7 +837,7 @@ static void zone_ready(struct check *c, struct zone_info *z)
     c->pending++; /* hold: answers arriving from inside this loop must not finish c */
     for (size_t i = 0; i < z->naddrs; i++) {
         struct udpq *uq = auth_chan(dc, z->addrs[i]);
-        if (!uq || send_auth(c, uq, c->qname, DNSWIRE_TYPE_CNAME, on_auth, i) != 0)
+        if (!uq || send_query(c, NULL, uq, c->qname, DNSWIRE_TYPE_CNAME, on_auth, i) != 0)
             server_error(&c->dr.servers[i], "cannot query this address");
     }
     if (--c->pending == 0)
@@ -899,16 +881,9 @@ static void on_chain(void *arg, int status, const uint8_t *ans, size_t len)
             err = "CNAME chain too long or looping";
         } else {
             str_copy(c->chain_cur, sizeof(c->chain_cur), next);
-            struct qctx *nq = xmalloc(sizeof(*nq));
-            nq->c = c;
-            nq->idx = 0;
-            c->pending++;
-            c->dc->stats.queries++;
-            if (dns_chan_query(c->dc->resolver, c->chain_cur, DNSWIRE_TYPE_CNAME, on_chain, nq) ==
-                0)
+            if (send_query(c, c->dc->resolver, NULL, c->chain_cur, DNSWIRE_TYPE_CNAME, on_chain,
+                           0) == 0)
                 return;
-            free(nq);
-            c->pending--;
             result = DELEG_ERROR;
             err = "cannot query the resolver";
         }
@@ -938,15 +913,9 @@ static void follow_next_chain(struct check *c)
         str_copy(c->chain_start, sizeof(c->chain_start), s->target);
         str_copy(c->chain_cur, sizeof(c->chain_cur), s->target);
         c->chain_hops = 0;
-        struct qctx *q = xmalloc(sizeof(*q));
-        q->c = c;
-        q->idx = i;
-        c->pending++;
-        c->dc->stats.queries++;
-        if (dns_chan_query(c->dc->resolver, c->chain_cur, DNSWIRE_TYPE_CNAME, on_chain, q) == 0)
+        if (send_query(c, c->dc->resolver, NULL, c->chain_cur, DNSWIRE_TYPE_CNAME, on_chain, i) ==
+            0)
             return;
-        free(q);
-        c->pending--;
         server_error(s, "cannot query the resolver");
     }
     aggregate(c);
@@ -1044,7 +1013,7 @@ static void txt_ready(struct check *c, struct zone_info *z)
     c->pending++; /* hold */
     for (size_t i = 0; i < z->naddrs; i++) {
         struct udpq *uq = auth_chan(c->dc, z->addrs[i]);
-        if (!uq || send_auth(c, uq, c->qname, DNSWIRE_TYPE_TXT, on_txt, i) != 0)
+        if (!uq || send_query(c, NULL, uq, c->qname, DNSWIRE_TYPE_TXT, on_txt, i) != 0)
             str_fmt(c->tr.servers[i].error, sizeof(c->tr.servers[0].error),
                     "cannot query this address");
     }
@@ -1141,8 +1110,8 @@ static void start_live(struct check *c)
         return;
     }
     c->pending++; /* hold */
-    if (send_query(c, c->dc->resolver, c->qname, DNSWIRE_TYPE_A, on_live, 0) != 0 ||
-        send_query(c, c->dc->resolver, c->qname, DNSWIRE_TYPE_AAAA, on_live, 1) != 0) {
+    if (send_query(c, c->dc->resolver, NULL, c->qname, DNSWIRE_TYPE_A, on_live, 0) != 0 ||
+        send_query(c, c->dc->resolver, NULL, c->qname, DNSWIRE_TYPE_AAAA, on_live, 1) != 0) {
         c->live_err = 1;
         str_fmt(c->lr.detail, sizeof(c->lr.detail), "cannot query the resolver");
     }
