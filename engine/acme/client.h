@@ -1,0 +1,122 @@
+/*
+ * client.h - the session with one ACME CA on the libuv loop (RFC 8555).
+ *
+ * An acme_client fetches the directory, registers (or finds) the account,
+ * and then signs every request with the account key and its URL (kid). It
+ * owns the nonce pool of the CA: nonces come from the Replay-Nonce of every
+ * response, and newNonce is asked (HEAD) only when the pool is empty, with
+ * at most one such request in flight. A badNonce rejection is retried with
+ * a fresh nonce, a bounded number of times, without the caller seeing it.
+ *
+ * The account key and the http_client are borrowed: both must outlive the
+ * acme_client. Persisting the account URL and key is the caller's job
+ * (acme_client_account_url after start).
+ */
+#ifndef CF_ENGINE_ACME_CLIENT_H
+#define CF_ENGINE_ACME_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "crypto.h"
+#include "http.h"
+#include "proto.h"
+
+/* badNonce retries per request when the options say 0. */
+#define ACME_CLIENT_BAD_NONCE_RETRIES 5
+/* Upper bound on the retries the options may ask for. */
+#define ACME_CLIENT_BAD_NONCE_RETRIES_MAX 100
+
+struct acme_client_opts {
+    const char *directory_url;           /* https URL of the directory; copied */
+    const char *contact_email;           /* NULL or "": no contact; copied */
+    const struct crypto_key *account_key; /* borrowed; outlives the client */
+    const char *account_url;             /* NULL or "": register at start; copied */
+    int max_bad_nonce_retries;           /* 0: ACME_CLIENT_BAD_NONCE_RETRIES */
+};
+
+/*
+ * struct acme_client_reply is what a post callback sees. Every pointer lives
+ * until the callback returns: copy what you keep.
+ */
+struct acme_client_reply {
+    int status; /* HTTP status; 0 when no response arrived */
+    /*
+     * 0 for a 2xx/3xx response; the transport's code (CF_ETIMEOUT, CF_EHTTP,
+     * CF_ETOOBIG, CF_ECANCELED); CF_ERATELIMIT for a rateLimited problem;
+     * CF_EACME for any other 4xx/5xx.
+     */
+    int error;
+    const char *error_text;              /* "" when error is 0 */
+    const struct acme_problem *problem;  /* NULL unless the body was a problem document */
+    const char *body;                    /* NUL-terminated; "" when empty */
+    size_t body_len;
+    const char *content_type;            /* NULL when absent */
+    const char *location;                /* NULL when absent */
+    int64_t retry_after;                 /* absolute Unix seconds; 0 when absent */
+    size_t nlinks;
+    const struct http_link *links;
+    int bad_nonce_retries;               /* how often this request was retried */
+};
+
+/* acme_client_post_cb runs once per accepted acme_client_post, on the loop thread. */
+typedef void (*acme_client_post_cb)(void *arg, const struct acme_client_reply *r);
+
+/*
+ * acme_client_start_cb runs once per acme_client_start: err 0 (detail
+ * "created" or "existing" or "known") or an error code with the CA's
+ * problem detail or the transport's text.
+ */
+typedef void (*acme_client_start_cb)(void *arg, int err, const char *detail);
+
+struct acme_client_stats {
+    uint64_t posts;             /* signed POSTs sent, retries included */
+    uint64_t bad_nonce_retries; /* badNonce rejections retried */
+    uint64_t nonce_heads;       /* HEAD newNonce requests completed */
+    uint64_t nonces_from_responses; /* Replay-Nonce values taken from other responses */
+};
+
+struct acme_client;
+
+/*
+ * acme_client_new makes a client for the CA of o->directory_url into *out
+ * (freed with acme_client_free). Returns 0 or CF_EUSAGE (no directory URL
+ * or no account key).
+ */
+int acme_client_new(struct acme_client **out, uv_loop_t *loop, struct http_client *http,
+                    const struct acme_client_opts *o);
+
+/*
+ * acme_client_free drops the client. Callbacks of requests still in flight
+ * never run; their memory goes when the http_client completes or cancels
+ * them. Callable from the client's own callbacks. Accepts NULL.
+ */
+void acme_client_free(struct acme_client *c);
+
+/*
+ * acme_client_start GETs the directory and, unless the account URL is
+ * known, registers the account (RFC 8555 §7.3). cb runs once, from the
+ * loop. Returns 0, or CF_EUSAGE when already started.
+ */
+int acme_client_start(struct acme_client *c, acme_client_start_cb cb, void *arg);
+
+/*
+ * acme_client_post sends payload_json (copied; "" for POST-as-GET, RFC 8555
+ * §6.3) to url, signed with the account key and URL (kid). cb runs once,
+ * from the loop, never from inside this call. Returns 0, or CF_EUSAGE
+ * before the start callback reported success.
+ */
+int acme_client_post(struct acme_client *c, const char *url, const char *payload_json,
+                     acme_client_post_cb cb, void *arg);
+
+/* acme_client_account_url returns the account URL (owned by c), or NULL before it is known. */
+const char *acme_client_account_url(const struct acme_client *c);
+
+/* acme_client_directory returns the parsed directory, or NULL before it arrived. */
+const struct acme_directory *acme_client_directory(const struct acme_client *c);
+
+/* acme_client_get_stats copies the client's counters into *out. */
+void acme_client_get_stats(const struct acme_client *c, struct acme_client_stats *out);
+
+#endif
