@@ -29,11 +29,11 @@
 #define ACME_CLIENT_BAD_NONCE_RETRIES_MAX 100
 
 struct acme_client_opts {
-    const char *directory_url;           /* https URL of the directory; copied */
-    const char *contact_email;           /* NULL or "": no contact; copied */
+    const char *directory_url;            /* https URL of the directory; copied */
+    const char *contact_email;            /* NULL or "": no contact; copied */
     const struct crypto_key *account_key; /* borrowed; outlives the client */
-    const char *account_url;             /* NULL or "": register at start; copied */
-    int max_bad_nonce_retries;           /* 0: ACME_CLIENT_BAD_NONCE_RETRIES */
+    const char *account_url;              /* NULL or "": register at start; copied */
+    int max_bad_nonce_retries;            /* 0: ACME_CLIENT_BAD_NONCE_RETRIES */
 };
 
 /*
@@ -48,16 +48,16 @@ struct acme_client_reply {
      * CF_EACME for any other 4xx/5xx.
      */
     int error;
-    const char *error_text;              /* "" when error is 0 */
-    const struct acme_problem *problem;  /* NULL unless the body was a problem document */
-    const char *body;                    /* NUL-terminated; "" when empty */
+    const char *error_text;             /* "" when error is 0 */
+    const struct acme_problem *problem; /* NULL unless the body was a problem document */
+    const char *body;                   /* NUL-terminated; "" when empty */
     size_t body_len;
-    const char *content_type;            /* NULL when absent */
-    const char *location;                /* NULL when absent */
-    int64_t retry_after;                 /* absolute Unix seconds; 0 when absent */
+    const char *content_type; /* NULL when absent */
+    const char *location;     /* NULL when absent */
+    int64_t retry_after;      /* absolute Unix seconds; 0 when absent */
     size_t nlinks;
     const struct http_link *links;
-    int bad_nonce_retries;               /* how often this request was retried */
+    int bad_nonce_retries; /* how often this request was retried */
 };
 
 /* acme_client_post_cb runs once per accepted acme_client_post, on the loop thread. */
@@ -71,9 +71,9 @@ typedef void (*acme_client_post_cb)(void *arg, const struct acme_client_reply *r
 typedef void (*acme_client_start_cb)(void *arg, int err, const char *detail);
 
 struct acme_client_stats {
-    uint64_t posts;             /* signed POSTs sent, retries included */
-    uint64_t bad_nonce_retries; /* badNonce rejections retried */
-    uint64_t nonce_heads;       /* HEAD newNonce requests completed */
+    uint64_t posts;                 /* signed POSTs sent, retries included */
+    uint64_t bad_nonce_retries;     /* badNonce rejections retried */
+    uint64_t nonce_heads;           /* HEAD newNonce requests completed */
     uint64_t nonces_from_responses; /* Replay-Nonce values taken from other responses */
 };
 

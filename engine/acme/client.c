@@ -1,0 +1,546 @@
+/*
+ * client.c - the session with one ACME CA: directory, account, signed
+ * requests, the nonce pool and badNonce retries (RFC 8555 §6.5, §7.2, §7.3).
+ *
+ * Every request in flight is a struct acme_op on the client's list. When the
+ * client is freed the ops are detached (op->c = NULL): their http callbacks
+ * then only free them, since the http_client is borrowed and may run them
+ * later. Ops waiting for a nonce are not in the http_client and are freed
+ * with the client.
+ *
+ * Callbacks to the caller may free the client. c->busy counts the frames
+ * on the stack that still use c; acme_client_free inside one only marks it
+ * closing, and the last frame frees the memory.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "err.h"
+#include "log.h"
+
+enum client_state {
+    CLIENT_NEW = 0,   /* made, not started */
+    CLIENT_DIRECTORY, /* GET directory in flight */
+    CLIENT_ACCOUNT,   /* POST newAccount in flight */
+    CLIENT_READY,     /* account URL known: signed requests allowed */
+    CLIENT_FAILED,    /* start failed; a client is not restarted */
+};
+
+enum op_kind {
+    OP_DIRECTORY = 0, /* GET the directory */
+    OP_NONCE,         /* HEAD newNonce */
+    OP_POST,          /* a signed POST (jwk for newAccount, kid otherwise) */
+};
+
+struct acme_client;
+
+struct acme_op {
+    struct acme_op *prev, *next; /* c->ops: every op not yet finished */
+    struct acme_op *next_wait;   /* c->waitq: ops waiting for a nonce */
+    struct acme_client *c;       /* NULL once the client is freed */
+    enum op_kind kind;
+    int waiting; /* on c->waitq, not in the http_client */
+    int use_jwk; /* newAccount: jwk instead of kid (RFC 8555 §6.2) */
+    int retries; /* badNonce retries so far */
+    char *url;
+    char *payload;
+    acme_client_post_cb cb;
+    void *arg;
+};
+
+struct acme_client {
+    uv_loop_t *loop;
+    struct http_client *http;
+    const struct crypto_key *key;
+    char *directory_url;
+    char *contact;
+    char *account_url;
+    int max_retries;
+    enum client_state state;
+    struct acme_directory dir;
+    int have_dir; /* dir was parsed */
+    struct acme_nonce_pool pool;
+    int nonce_inflight; /* a HEAD newNonce is in flight */
+    struct acme_op *ops;
+    struct acme_op *waitq, *waitq_tail;
+    acme_client_start_cb start_cb;
+    void *start_arg;
+    struct acme_client_stats stats;
+    int busy;    /* frames on the stack using c */
+    int closing; /* acme_client_free was called */
+};
+
+static const char *state_name(enum client_state s)
+{
+    switch (s) {
+    case CLIENT_NEW:
+        return "new";
+    case CLIENT_DIRECTORY:
+        return "directory";
+    case CLIENT_ACCOUNT:
+        return "account";
+    case CLIENT_READY:
+        return "ready";
+    case CLIENT_FAILED:
+        return "failed";
+    }
+    return "unknown";
+}
+
+static void client_set_state(struct acme_client *c, enum client_state s)
+{
+    if (c->state == s)
+        return;
+    log_event(LOG_DEBUG, "acme_client_state", "ca", c->directory_url, "from", state_name(c->state),
+              "to", state_name(s), NULL);
+    c->state = s;
+}
+
+static void client_destroy(struct acme_client *c)
+{
+    free(c->directory_url);
+    free(c->contact);
+    free(c->account_url);
+    free(c);
+}
+
+/* client_unbusy leaves a frame that used c; frees c if it was freed meanwhile. */
+static void client_unbusy(struct acme_client *c)
+{
+    if (--c->busy == 0 && c->closing)
+        client_destroy(c);
+}
+
+static struct acme_op *op_new(struct acme_client *c, enum op_kind kind)
+{
+    struct acme_op *op = xcalloc(1, sizeof(*op));
+    op->c = c;
+    op->kind = kind;
+    op->next = c->ops;
+    if (c->ops)
+        c->ops->prev = op;
+    c->ops = op;
+    return op;
+}
+
+static void op_unlink(struct acme_op *op)
+{
+    struct acme_client *c = op->c;
+    if (!c)
+        return;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        c->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    op->prev = op->next = NULL;
+    op->c = NULL;
+}
+
+static void op_free(struct acme_op *op)
+{
+    op_unlink(op);
+    free(op->url);
+    free(op->payload);
+    free(op);
+}
+
+/*
+ * op_finish delivers r to op's callback and frees op. The callback may free
+ * the client; callers hold c->busy.
+ */
+static void op_finish(struct acme_op *op, const struct acme_client_reply *r)
+{
+    acme_client_post_cb cb = op->cb;
+    void *arg = op->arg;
+    op_free(op);
+    if (cb)
+        cb(arg, r);
+}
+
+static void op_fail(struct acme_op *op, int err, const char *text)
+{
+    struct acme_client_reply r;
+    memset(&r, 0, sizeof(r));
+    r.error = err;
+    r.error_text = text;
+    r.body = "";
+    r.retry_after = 0;
+    r.bad_nonce_retries = op->retries;
+    op_finish(op, &r);
+}
+
+static void on_nonce_done(void *arg, const struct http_resp *r);
+static void on_post_done(void *arg, const struct http_resp *r);
+
+/* start_nonce_head asks newNonce for one nonce (RFC 8555 §7.2). */
+static int start_nonce_head(struct acme_client *c)
+{
+    struct http_req req;
+    struct acme_op *op = op_new(c, OP_NONCE);
+    memset(&req, 0, sizeof(req));
+    req.method = HTTP_HEAD;
+    req.url = c->dir.new_nonce;
+    int err = http_request(c->http, &req, on_nonce_done, op);
+    if (err) {
+        op_free(op);
+        return err;
+    }
+    c->nonce_inflight = 1;
+    return 0;
+}
+
+/*
+ * op_send signs op with a nonce from the pool and sends it; with the pool
+ * empty it queues op and makes sure a HEAD newNonce is on its way. Returns
+ * 0 or an error (op untouched, not queued).
+ */
+static int op_send(struct acme_op *op)
+{
+    struct acme_client *c = op->c;
+    char nonce[ACME_NONCE_MAX];
+    struct buf body;
+    struct http_req req;
+    int err;
+
+    if (acme_nonce_take(&c->pool, nonce) != 0) {
+        if (!c->nonce_inflight) {
+            err = start_nonce_head(c);
+            if (err)
+                return err;
+        }
+        op->waiting = 1;
+        op->next_wait = NULL;
+        if (c->waitq_tail)
+            c->waitq_tail->next_wait = op;
+        else
+            c->waitq = op;
+        c->waitq_tail = op;
+        return 0;
+    }
+    buf_init(&body);
+    err = acme_jws_build(&body, c->key, op->use_jwk ? NULL : c->account_url, nonce, op->url,
+                         op->payload);
+    if (err)
+        goto out_free_body;
+    memset(&req, 0, sizeof(req));
+    req.method = HTTP_POST;
+    req.url = op->url;
+    req.body = body.data;
+    req.body_len = body.len;
+    req.content_type = "application/jose+json"; /* RFC 8555 §6.2 */
+    err = http_request(c->http, &req, on_post_done, op);
+    if (err == 0)
+        c->stats.posts++;
+out_free_body:
+    buf_cleanup(&body);
+    return err;
+}
+
+/*
+ * drain_waiters sends queued ops while the pool has nonces, and asks for
+ * another nonce if some still wait. Callers hold c->busy; a callback run
+ * from here (a failed send) may free c, which ends the loop.
+ */
+static void drain_waiters(struct acme_client *c)
+{
+    while (c->waitq && !c->closing && c->pool.count > 0) {
+        struct acme_op *op = c->waitq;
+        c->waitq = op->next_wait;
+        if (!c->waitq)
+            c->waitq_tail = NULL;
+        op->waiting = 0;
+        op->next_wait = NULL;
+        int err = op_send(op);
+        if (err)
+            op_fail(op, err, cf_strerror(err));
+    }
+    if (c->waitq && !c->closing && !c->nonce_inflight) {
+        int err = start_nonce_head(c);
+        /* Nothing will bring a nonce: fail the waiters rather than strand them. */
+        while (err && c->waitq && !c->closing) {
+            struct acme_op *op = c->waitq;
+            c->waitq = op->next_wait;
+            if (!c->waitq)
+                c->waitq_tail = NULL;
+            op->waiting = 0;
+            op_fail(op, err, cf_strerror(err));
+        }
+    }
+}
+
+static void on_nonce_done(void *arg, const struct http_resp *r)
+{
+    struct acme_op *op = arg;
+    struct acme_client *c = op->c;
+    op_free(op);
+    if (!c)
+        return;
+    c->busy++;
+    c->nonce_inflight = 0;
+    c->stats.nonce_heads++;
+    if (r->replay_nonce)
+        acme_nonce_put(&c->pool, r->replay_nonce);
+    if (c->pool.count > 0) {
+        drain_waiters(c);
+        goto out_unbusy;
+    }
+    /* No nonce came back: the waiters fail with what went wrong. */
+    int err = r->error ? r->error : CF_EPROTO;
+    const char *text = r->error ? r->error_text : "newNonce gave no Replay-Nonce";
+    log_event(LOG_WARN, "acme_nonce_failed", "ca", c->directory_url, "error", text, NULL);
+    while (c->waitq && !c->closing) {
+        struct acme_op *w = c->waitq;
+        c->waitq = w->next_wait;
+        if (!c->waitq)
+            c->waitq_tail = NULL;
+        w->waiting = 0;
+        op_fail(w, err, text);
+    }
+out_unbusy:
+    client_unbusy(c);
+}
+
+static void on_post_done(void *arg, const struct http_resp *r)
+{
+    struct acme_op *op = arg;
+    struct acme_client *c = op->c;
+    struct acme_problem prob;
+    struct acme_client_reply rep;
+
+    if (!c) {
+        op_free(op);
+        return;
+    }
+    c->busy++;
+    /* RFC 8555 §6.5: every response carries a fresh nonce, errors included. */
+    if (r->replay_nonce) {
+        acme_nonce_put(&c->pool, r->replay_nonce);
+        c->stats.nonces_from_responses++;
+    }
+
+    memset(&rep, 0, sizeof(rep));
+    rep.status = r->status;
+    rep.error = r->error;
+    rep.error_text = r->error_text ? r->error_text : "";
+    rep.body = r->body.data ? r->body.data : "";
+    rep.body_len = r->body.len;
+    rep.content_type = r->content_type;
+    rep.location = r->location;
+    rep.retry_after = r->retry_after;
+    rep.nlinks = r->nlinks;
+    rep.links = r->links;
+
+    if (!r->error && r->status >= 400) {
+        rep.error = CF_EACME;
+        rep.error_text = "ACME error";
+        if (r->body.len > 0 && acme_problem_parse(&prob, rep.body, r->body.len) == 0) {
+            rep.problem = &prob;
+            rep.error_text = prob.detail[0] ? prob.detail : prob.type;
+            /* RFC 8555 §6.5: retry a rejected nonce with a fresh one. */
+            if (acme_problem_is(&prob, "badNonce") && op->retries < c->max_retries) {
+                op->retries++;
+                c->stats.bad_nonce_retries++;
+                log_event(LOG_DEBUG, "acme_bad_nonce_retry", "url", op->url, NULL);
+                int err = op_send(op);
+                if (err)
+                    op_fail(op, err, cf_strerror(err));
+                drain_waiters(c);
+                goto out_unbusy;
+            }
+            if (acme_problem_is(&prob, "rateLimited"))
+                rep.error = CF_ERATELIMIT;
+        }
+    }
+    rep.bad_nonce_retries = op->retries;
+    drain_waiters(c);
+    op_finish(op, &rep);
+out_unbusy:
+    client_unbusy(c);
+}
+
+static void start_finish(struct acme_client *c, int err, const char *detail)
+{
+    client_set_state(c, err ? CLIENT_FAILED : CLIENT_READY);
+    if (err)
+        log_event(LOG_WARN, "acme_client_start_failed", "ca", c->directory_url, "error", detail,
+                  NULL);
+    if (c->start_cb)
+        c->start_cb(c->start_arg, err, detail);
+}
+
+static void on_account_done(void *arg, const struct acme_client_reply *r)
+{
+    struct acme_client *c = arg;
+    if (r->error) {
+        start_finish(c, r->error, r->error_text);
+        return;
+    }
+    /* RFC 8555 §7.3: 201 for a new account, 200 for an existing one (§7.3.1). */
+    if ((r->status != 200 && r->status != 201) || !r->location || !r->location[0]) {
+        start_finish(c, CF_EPROTO, "newAccount: no account URL in the response");
+        return;
+    }
+    free(c->account_url);
+    c->account_url = xstrdup(r->location);
+    start_finish(c, 0, r->status == 201 ? "created" : "existing");
+}
+
+static int start_new_account(struct acme_client *c)
+{
+    struct buf p;
+    struct acme_op *op = op_new(c, OP_POST);
+    buf_init(&p);
+    buf_puts(&p, "{\"termsOfServiceAgreed\":true");
+    if (c->contact) {
+        struct buf m;
+        buf_init(&m);
+        buf_printf(&m, "mailto:%s", c->contact);
+        buf_puts(&p, ",\"contact\":[");
+        buf_json_string(&p, m.data, m.len);
+        buf_putc(&p, ']');
+        buf_cleanup(&m);
+    }
+    buf_putc(&p, '}');
+    op->use_jwk = 1;
+    op->url = xstrdup(c->dir.new_account);
+    op->payload = xstrdup(p.data);
+    op->cb = on_account_done;
+    op->arg = c;
+    buf_cleanup(&p);
+    client_set_state(c, CLIENT_ACCOUNT);
+    int err = op_send(op);
+    if (err)
+        op_free(op);
+    return err;
+}
+
+static void on_directory_done(void *arg, const struct http_resp *r)
+{
+    struct acme_op *op = arg;
+    struct acme_client *c = op->c;
+    const char *perr = NULL;
+    op_free(op);
+    if (!c)
+        return;
+    c->busy++;
+    if (r->replay_nonce)
+        acme_nonce_put(&c->pool, r->replay_nonce);
+    if (r->error) {
+        start_finish(c, r->error, r->error_text);
+        goto out_unbusy;
+    }
+    if (r->status != 200) {
+        start_finish(c, CF_EACME, "directory: unexpected HTTP status");
+        goto out_unbusy;
+    }
+    if (acme_directory_parse(&c->dir, r->body.data ? r->body.data : "", r->body.len, &perr)) {
+        start_finish(c, CF_EPARSE, perr ? perr : "directory does not parse");
+        goto out_unbusy;
+    }
+    c->have_dir = 1;
+    if (c->account_url) {
+        start_finish(c, 0, "known");
+        goto out_unbusy;
+    }
+    int err = start_new_account(c);
+    if (err)
+        start_finish(c, err, cf_strerror(err));
+out_unbusy:
+    client_unbusy(c);
+}
+
+int acme_client_new(struct acme_client **out, uv_loop_t *loop, struct http_client *http,
+                    const struct acme_client_opts *o)
+{
+    *out = NULL;
+    if (!o || !o->directory_url || !o->directory_url[0] || !o->account_key || !http)
+        return CF_EUSAGE;
+    if (o->max_bad_nonce_retries < 0 ||
+        o->max_bad_nonce_retries > ACME_CLIENT_BAD_NONCE_RETRIES_MAX)
+        return CF_EUSAGE;
+    struct acme_client *c = xcalloc(1, sizeof(*c));
+    c->loop = loop;
+    c->http = http;
+    c->key = o->account_key;
+    c->directory_url = xstrdup(o->directory_url);
+    if (o->contact_email && o->contact_email[0])
+        c->contact = xstrdup(o->contact_email);
+    if (o->account_url && o->account_url[0])
+        c->account_url = xstrdup(o->account_url);
+    c->max_retries =
+        o->max_bad_nonce_retries ? o->max_bad_nonce_retries : ACME_CLIENT_BAD_NONCE_RETRIES;
+    acme_nonce_pool_init(&c->pool);
+    *out = c;
+    return 0;
+}
+
+void acme_client_free(struct acme_client *c)
+{
+    if (!c || c->closing)
+        return;
+    c->closing = 1;
+    while (c->ops) {
+        struct acme_op *op = c->ops;
+        if (op->waiting)
+            op_free(op);
+        else
+            op_unlink(op); /* freed by its http callback */
+    }
+    c->waitq = c->waitq_tail = NULL;
+    if (c->busy == 0)
+        client_destroy(c);
+}
+
+int acme_client_start(struct acme_client *c, acme_client_start_cb cb, void *arg)
+{
+    struct http_req req;
+    if (c->state != CLIENT_NEW)
+        return CF_EUSAGE;
+    c->start_cb = cb;
+    c->start_arg = arg;
+    struct acme_op *op = op_new(c, OP_DIRECTORY);
+    memset(&req, 0, sizeof(req));
+    req.method = HTTP_GET;
+    req.url = c->directory_url;
+    int err = http_request(c->http, &req, on_directory_done, op);
+    if (err) {
+        op_free(op);
+        return err;
+    }
+    client_set_state(c, CLIENT_DIRECTORY);
+    return 0;
+}
+
+int acme_client_post(struct acme_client *c, const char *url, const char *payload_json,
+                     acme_client_post_cb cb, void *arg)
+{
+    if (c->state != CLIENT_READY || !url || !payload_json)
+        return CF_EUSAGE;
+    struct acme_op *op = op_new(c, OP_POST);
+    op->url = xstrdup(url);
+    op->payload = xstrdup(payload_json);
+    op->cb = cb;
+    op->arg = arg;
+    int err = op_send(op);
+    if (err)
+        op_free(op);
+    return err;
+}
+
+const char *acme_client_account_url(const struct acme_client *c)
+{
+    return c->account_url;
+}
+
+const struct acme_directory *acme_client_directory(const struct acme_client *c)
+{
+    return c->have_dir ? &c->dir : NULL;
+}
+
+void acme_client_get_stats(const struct acme_client *c, struct acme_client_stats *out)
+{
+    *out = c->stats;
+}
