@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
     # build
-    cmake make gcc pkg-config clang clang-format binutils
+    cmake make gcc pkg-config clang-format binutils
     libuv1-dev libc-ares-dev liblmdb-dev lmdb-utils libjansson-dev libpsl-dev publicsuffix
     libidn2-dev libcmocka-dev
     # BoringSSL with curl's GnuTLS build (DESIGN.md §6) ...
