@@ -48,8 +48,7 @@ char *cf_time_format_ms(char *out, size_t n, int64_t ms)
     return out;
 }
 
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
-static int64_t days_from_civil(int64_t y, int m, int d)
+int64_t cf_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -112,7 +111,7 @@ int cf_time_parse(int64_t *out, const char *s)
         return CF_EPARSE;
     if (sec == 60)
         sec = 59;
-    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
+    *out = cf_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
     return 0;
 }
 

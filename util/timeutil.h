@@ -31,6 +31,12 @@ char *cf_time_format_ms(char *out, size_t n, int64_t ms);
 int cf_time_parse(int64_t *out, const char *s);
 
 /*
+ * cf_days_from_civil returns the days from 1970-01-01 to y-m-d in the
+ * proleptic Gregorian calendar (negative before). m is 1..12, d 1..31.
+ */
+int64_t cf_days_from_civil(int64_t y, int m, int d);
+
+/*
  * cf_duration_parse parses "90", "90s", "15m", "2h", "7d" (and combinations
  * such as "1h30m") into *out seconds. Returns 0 or CF_EPARSE.
  */

@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "http.h"
+#include "timeutil.h"
 
 static int is_ows(char c)
 {
@@ -55,17 +56,6 @@ static void trim(const char **v, size_t *len)
 }
 
 /* --- Retry-After (RFC 9110 §10.2.3) --- */
-
-/* days_from_civil: days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 static int days_in_month(int64_t y, int m)
 {
@@ -183,7 +173,7 @@ static int parse_http_date(int64_t *out, const char *str, int64_t now)
     if (*s.p != '\0' || y < 1900 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m) ||
         hh > 23 || mm > 59 || ss > 60)
         return CF_EPARSE;
-    *out = days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss;
+    *out = cf_days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss;
     return 0;
 }
 
