@@ -43,6 +43,11 @@ struct acme_op {
     int waiting; /* on c->waitq, not in the http_client */
     int use_jwk; /* newAccount: jwk instead of kid (RFC 8555 §6.2) */
     int retries; /* badNonce retries so far */
+    /*
+     * keyChange (RFC 8555 §7.3.5): the new key (borrowed); the payload is
+     * then the inner JWS, rebuilt at every send since it names c->key.
+     */
+    const struct crypto_key *new_key;
     char *url;
     char *payload;
     acme_client_post_cb cb;
@@ -52,7 +57,7 @@ struct acme_op {
 struct acme_client {
     uv_loop_t *loop;
     struct http_client *http;
-    const struct crypto_key *key;
+    const struct crypto_key *key; /* the account key: switches on a keyChange 200 */
     char *directory_url;
     char *contact;
     char *account_url;
@@ -62,6 +67,7 @@ struct acme_client {
     int have_dir; /* dir was parsed */
     struct acme_nonce_pool pool;
     int nonce_inflight; /* a HEAD newNonce is in flight */
+    int key_changing;   /* a keyChange op is not finished */
     struct acme_op *ops;
     struct acme_op *waitq, *waitq_tail;
     acme_client_start_cb start_cb;
@@ -141,6 +147,8 @@ static void op_unlink(struct acme_op *op)
 
 static void op_free(struct acme_op *op)
 {
+    if (op->new_key && op->c)
+        op->c->key_changing = 0;
     op_unlink(op);
     free(op->url);
     free(op->payload);
@@ -221,8 +229,21 @@ static int op_send(struct acme_op *op)
         return 0;
     }
     buf_init(&body);
-    err = acme_jws_build(&body, c->key, op->use_jwk ? NULL : c->account_url, nonce, op->url,
-                         op->payload);
+    if (op->new_key) {
+        /*
+         * RFC 8555 §7.3.5: the inner JWS (new key, no nonce) names the
+         * current key as oldKey; the outer one is signed by it with kid.
+         */
+        struct buf inner;
+        buf_init(&inner);
+        err = acme_key_change_payload(&inner, op->new_key, c->key, c->account_url, op->url);
+        if (err == 0)
+            err = acme_jws_build(&body, c->key, c->account_url, nonce, op->url, inner.data);
+        buf_cleanup(&inner);
+    } else {
+        err = acme_jws_build(&body, c->key, op->use_jwk ? NULL : c->account_url, nonce, op->url,
+                             op->payload);
+    }
     if (err)
         goto out_free_body;
     memset(&req, 0, sizeof(req));
@@ -355,6 +376,20 @@ static void on_post_done(void *arg, const struct http_resp *r)
         }
     }
     rep.bad_nonce_retries = op->retries;
+    if (op->new_key && rep.error == 0) {
+        if (r->status == 200) {
+            /* RFC 8555 §7.3.5: from now on the account is the new key's. */
+            c->key = op->new_key;
+            log_event(LOG_INFO, "acme_key_changed", "ca", c->directory_url, "account",
+                      c->account_url, NULL);
+        } else {
+            rep.error = CF_EPROTO;
+            rep.error_text = "keyChange: unexpected HTTP status";
+        }
+    }
+    if (op->new_key && rep.error)
+        log_event(LOG_WARN, "acme_key_change_failed", "ca", c->directory_url, "error",
+                  rep.error_text, NULL);
     drain_waiters(c);
     op_finish(op, &rep);
 out_unbusy:
@@ -528,6 +563,26 @@ int acme_client_post(struct acme_client *c, const char *url, const char *payload
     if (err)
         op_free(op);
     return err;
+}
+
+int acme_client_key_change(struct acme_client *c, const struct crypto_key *new_key,
+                           acme_client_post_cb cb, void *arg)
+{
+    if (c->state != CLIENT_READY || !new_key || new_key == c->key || c->key_changing ||
+        !c->dir.key_change[0])
+        return CF_EUSAGE;
+    struct acme_op *op = op_new(c, OP_POST);
+    op->new_key = new_key;
+    op->url = xstrdup(c->dir.key_change);
+    op->cb = cb;
+    op->arg = arg;
+    int err = op_send(op);
+    if (err) {
+        op_free(op);
+        return err;
+    }
+    c->key_changing = 1;
+    return 0;
 }
 
 const char *acme_client_account_url(const struct acme_client *c)

@@ -9,7 +9,9 @@
  * a fresh nonce, a bounded number of times, without the caller seeing it.
  *
  * The account key and the http_client are borrowed: both must outlive the
- * acme_client. Persisting the account URL and key is the caller's job
+ * acme_client. After a successful acme_client_key_change the new key is
+ * borrowed the same way (it must outlive the client), and the old one only
+ * until the key change's callback has run. Persisting the account URL and key is the caller's job
  * (acme_client_account_url after start).
  */
 #ifndef CF_ENGINE_ACME_CLIENT_H
@@ -109,6 +111,29 @@ int acme_client_start(struct acme_client *c, acme_client_start_cb cb, void *arg)
  */
 int acme_client_post(struct acme_client *c, const char *url, const char *payload_json,
                      acme_client_post_cb cb, void *arg);
+
+/*
+ * acme_client_key_change rolls the account over to new_key (RFC 8555
+ * §7.3.5): it POSTs to the directory's keyChange URL an outer JWS signed by
+ * the current key (kid) whose payload is the inner JWS signed by new_key
+ * (jwk, url, {account, oldKey}). A badNonce retry rebuilds both layers.
+ *
+ * new_key is borrowed: it must outlive the client whatever the outcome is,
+ * or at least until cb has run and reported a failure. When the CA answers
+ * 200, the client signs every request sent after that with new_key (before
+ * cb runs); the account URL does not change. Any other answer leaves the
+ * current key in place and cb sees the error (e.g. CF_EACME with the
+ * problem, 409 conflict when new_key is already an account's key; CF_EPROTO
+ * for a 2xx other than 200). Requests already sent with the old key when the
+ * CA switches may be refused: have none in flight meanwhile.
+ *
+ * cb runs once, from the loop, never from inside this call. Returns 0, or
+ * CF_EUSAGE before the start callback reported success, with new_key NULL
+ * or the current key, while another key change is in flight, or when the
+ * directory has no keyChange URL.
+ */
+int acme_client_key_change(struct acme_client *c, const struct crypto_key *new_key,
+                           acme_client_post_cb cb, void *arg);
 
 /* acme_client_account_url returns the account URL (owned by c), or NULL before it is known. */
 const char *acme_client_account_url(const struct acme_client *c);
