@@ -27,6 +27,7 @@ static const char usage_text[] =
     "  status [--json] [HOST]\n"
     "  remove HOST...\n"
     "  check [--json|--quiet] [--only delegation|liveness] [--concurrency N] [HOST...]\n"
+    "  rotate-account-key              roll the ACME account over to a new key\n"
     "  serve-dns [--listen ADDR:PORT]...   the validation zone's authoritative server\n"
     "  version\n";
 
@@ -81,6 +82,7 @@ static const struct {
     {"check", cmd_check, 1},
     {"version", cmd_version, 0},
     {"serve-dns", cmd_serve_dns, 1},
+    {"rotate-account-key", cmd_rotate_account_key, 1},
 };
 
 int main(int argc, char **argv)

@@ -9,7 +9,8 @@
  * an http client, an acme client and a dns checker on one loop, and starts
  * one order per HOST. Each chain is written to STATE_DIR/<host>.pem ("*"
  * written as "_wildcard") and a line {"host", "status", "error", "state",
- * "order_url", "chain_file"} is printed per host; then {"loop_closed"}.
+ * "order_url", "chain_file"} is printed per host, after {"account_url"} once
+ * the account is known; then {"loop_closed"}.
  * Exit status 0 when the loop closed cleanly, whatever the CA answered.
  */
 #include <stdio.h>
@@ -97,6 +98,17 @@ static void on_start(void *arg, int err, const char *detail)
         fprintf(stderr, "acme_order_driver: account: %s: %s\n", cf_errname(err), detail);
         finish();
         return;
+    }
+    {
+        struct buf b;
+        buf_init(&b);
+        buf_puts(&b, "{\"account_url\":");
+        const char *url = acme_client_account_url(client);
+        buf_json_string(&b, url, strlen(url));
+        buf_puts(&b, "}\n");
+        fputs(b.data, stdout);
+        fflush(stdout);
+        buf_cleanup(&b);
     }
     for (int i = 0; i < nhosts; i++) {
         struct acme_order_opts o;
