@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "commit.h"
 #include "err.h"
 #include "hostname.h"
 #include "log.h"
@@ -115,15 +116,9 @@ static void withdraw(struct acme_order_job *j)
 {
     if (!j->published)
         return;
-    struct store_batch *b = store_batch_new(j->o.store);
-    store_batch_txt_del(b, j->target, j->txt_value);
-    int rc = store_batch_commit(b);
-    store_batch_free(b);
-    if (rc)
-        log_event(LOG_WARN, "acme_order_txt_withdraw_failed", "host", j->host, "name", j->target,
-                  "error", cf_strerror(rc), NULL);
-    else
-        j->published = 0;
+    /* Queued into this iteration's group commit; a failed commit is logged there. */
+    store_batch_txt_del(committer_batch(j->o.commit), j->target, j->txt_value);
+    j->published = 0;
 }
 
 /* finish withdraws the TXT record, runs the callback once and closes the job. */
@@ -383,6 +378,7 @@ static void on_authz(void *arg, const struct acme_client_reply *r)
 }
 
 static void check_txt(struct acme_order_job *j);
+static void on_published(void *arg, int status);
 
 /* publish writes the dns-01 value at the host's challenge target (RFC 8555 §8.4). */
 static void publish(struct acme_order_job *j)
@@ -401,15 +397,26 @@ static void publish(struct acme_order_job *j)
     withdraw(j);
     str_copy(j->txt_value, sizeof(j->txt_value), v.data);
     buf_cleanup(&v);
-    struct store_batch *b = store_batch_new(j->o.store);
-    store_batch_txt_add(b, j->target, j->txt_value);
-    rc = store_batch_commit(b);
-    store_batch_free(b);
-    if (rc) {
-        fail(j, rc, "publishing TXT at %s: %s", j->target, cf_strerror(rc));
+    /* Published with this iteration's group commit; propagation starts once it is durable. */
+    store_batch_txt_add(committer_batch(j->o.commit), j->target, j->txt_value);
+    j->published = 1;
+    j->busy = 1;
+    committer_then(j->o.commit, on_published, j);
+}
+
+static void on_published(void *arg, int status)
+{
+    struct acme_order_job *j = arg;
+    j->busy = 0;
+    if (j->canceled) {
+        fail(j, CF_ECANCELED, "canceled");
         return;
     }
-    j->published = 1;
+    if (status) {
+        j->published = 0; /* the commit applied nothing */
+        fail(j, status, "publishing TXT at %s: %s", j->target, cf_strerror(status));
+        return;
+    }
     j->tries = 0;
     acme_order_set_state(j, ACME_ORDER_PROPAGATE);
     check_txt(j);
@@ -703,7 +710,7 @@ int acme_order_start(struct acme_order_job **out, const struct acme_order_opts *
     struct acme_order_job *j;
     if (out)
         *out = NULL;
-    if (!o || !o->loop || !o->client || !o->account_key || !o->store || !o->dns ||
+    if (!o || !o->loop || !o->client || !o->account_key || !o->commit || !o->dns ||
         !o->validation_zone || !o->host || !cb || !acme_client_directory(o->client) ||
         strlen(o->host) > HOSTNAME_MAX || strlen(o->validation_zone) > HOSTNAME_MAX)
         return CF_EUSAGE;

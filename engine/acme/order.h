@@ -10,7 +10,7 @@
  * record is withdrawn again however the order ends.
  *
  * The job owns itself once started: the caller's callback runs exactly once
- * and the job frees itself after it. The acme_client, dns_checker, store and
+ * and the job frees itself after it. The acme_client, dns_checker, committer and
  * account key are borrowed and must outlive every job started on them.
  */
 #ifndef CF_ENGINE_ACME_ORDER_H
@@ -24,6 +24,7 @@
 #include "checks.h"
 #include "client.h"
 #include "crypto.h"
+#include "commit.h"
 #include "store.h"
 
 /* Defaults for the zeros of struct acme_order_opts. */
@@ -38,7 +39,7 @@
 enum acme_order_state {
     ACME_ORDER_NEW_ORDER,  /* POST newOrder; the order URL comes from Location */
     ACME_ORDER_AUTHZ,      /* POST-as-GET the next authorization; valid ones are skipped */
-    ACME_ORDER_PUBLISH,    /* the dns-01 TXT value goes into the store (one commit) */
+    ACME_ORDER_PUBLISH,    /* the dns-01 TXT value goes into the store (group commit) */
     ACME_ORDER_PROPAGATE,  /* dns_check_txt until every server has it; timer between tries */
     ACME_ORDER_RESPOND,    /* POST {} to the challenge URL: the CA may validate now */
     ACME_ORDER_POLL_AUTHZ, /* POST-as-GET the authorization until valid or invalid */
@@ -58,14 +59,14 @@ struct acme_order_opts {
     uv_loop_t *loop;
     struct acme_client *client;           /* started (its start callback reported 0); borrowed */
     const struct crypto_key *account_key; /* the client's account key, for dns-01; borrowed */
-    struct store *store;                  /* where TXT records are published; borrowed */
-    struct dns_checker *dns;              /* propagation checks; borrowed */
-    const char *validation_zone;          /* normalized; copied */
-    const char *host;                     /* normalized, "*." allowed; copied */
-    int propagate_interval_ms;            /* 0: ACME_ORDER_PROPAGATE_INTERVAL_MS */
-    int propagate_tries;                  /* 0: ACME_ORDER_PROPAGATE_TRIES */
-    int poll_interval_ms;                 /* without Retry-After; 0: ACME_ORDER_POLL_INTERVAL_MS */
-    int poll_max_ms;                      /* per poll phase; 0: ACME_ORDER_POLL_MAX_MS */
+    struct committer *commit;    /* group commit of the TXT records into the store; borrowed */
+    struct dns_checker *dns;     /* propagation checks; borrowed */
+    const char *validation_zone; /* normalized; copied */
+    const char *host;            /* normalized, "*." allowed; copied */
+    int propagate_interval_ms;   /* 0: ACME_ORDER_PROPAGATE_INTERVAL_MS */
+    int propagate_tries;         /* 0: ACME_ORDER_PROPAGATE_TRIES */
+    int poll_interval_ms;        /* without Retry-After; 0: ACME_ORDER_POLL_INTERVAL_MS */
+    int poll_max_ms;             /* per poll phase; 0: ACME_ORDER_POLL_MAX_MS */
 };
 
 /*

@@ -26,6 +26,7 @@
 #include "err.h"
 #include "http.h"
 #include "log.h"
+#include "commit.h"
 #include "order.h"
 #include "store.h"
 
@@ -34,6 +35,8 @@ static struct http_client *http;
 static struct acme_client *client;
 static struct dns_checker *dns;
 static struct store *st;
+static struct committer *commit;
+static struct committer_stats commit_stats;
 static struct crypto_key *account_key;
 static const char *state_dir, *zone;
 static char **hosts;
@@ -53,6 +56,13 @@ static void finish(void)
     dns = NULL;
     http_client_free(http);
     http = NULL;
+    /* The last withdrawals are committed here. */
+    if (commit) {
+        committer_flush(commit);
+        committer_get_stats(commit, &commit_stats);
+    }
+    committer_free(commit);
+    commit = NULL;
 }
 
 static void on_order(void *arg, const struct acme_order_result *r)
@@ -116,7 +126,7 @@ static void on_start(void *arg, int err, const char *detail)
         o.loop = &loop;
         o.client = client;
         o.account_key = account_key;
-        o.store = st;
+        o.commit = commit;
         o.dns = dns;
         o.validation_zone = zone;
         o.host = hosts[i];
@@ -199,7 +209,8 @@ int main(int argc, char **argv)
     memset(&co, 0, sizeof(co));
     co.directory_url = argv[1];
     co.account_key = account_key;
-    if (!http || (rc = dns_checker_new(&dns, &loop, &dopts)) != 0 ||
+    if (!http || (rc = committer_new(&commit, &loop, st)) != 0 ||
+        (rc = dns_checker_new(&dns, &loop, &dopts)) != 0 ||
         (rc = acme_client_new(&client, &loop, http, &co)) != 0 ||
         (rc = acme_client_start(client, on_start, NULL)) != 0) {
         fprintf(stderr, "acme_order_driver: setup: %s\n", cf_strerror(rc));
@@ -209,6 +220,8 @@ int main(int argc, char **argv)
     int closed = uv_loop_close(&loop) == 0;
     crypto_key_free(account_key);
     store_close(st);
-    printf("{\"loop_closed\":%s,\"done\":%d}\n", closed ? "true" : "false", ndone);
+    printf("{\"loop_closed\":%s,\"done\":%d,\"commits\":%llu,\"committed_changes\":%llu}\n",
+           closed ? "true" : "false", ndone, (unsigned long long)commit_stats.commits,
+           (unsigned long long)commit_stats.changes);
     return closed ? 0 : 1;
 }
