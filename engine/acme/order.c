@@ -249,6 +249,16 @@ static void next_authz(struct acme_order_job *j);
 static void check_ready(struct acme_order_job *j);
 static void download(struct acme_order_job *j);
 
+/* fail_invalid fails because the CA declared `what` invalid, with its problem when it gave one. */
+static void fail_invalid(struct acme_order_job *j, const char *what, int has_error,
+                         const struct acme_problem *p)
+{
+    if (has_error)
+        fail(j, CF_EACME, "%s is invalid: %s: %s", what, p->type, p->detail);
+    else
+        fail(j, CF_EACME, "%s is invalid", what);
+}
+
 /* parse_order reads an order object into j->order; fails the job and returns -1 if it cannot. */
 static int parse_order(struct acme_order_job *j, const struct acme_client_reply *r)
 {
@@ -258,11 +268,7 @@ static int parse_order(struct acme_order_job *j, const struct acme_client_reply 
         return -1;
     }
     if (j->order.status == ACME_ST_INVALID) {
-        if (j->order.has_error)
-            fail(j, CF_EACME, "order is invalid: %s: %s", j->order.error.type,
-                 j->order.error.detail);
-        else
-            fail(j, CF_EACME, "order is invalid");
+        fail_invalid(j, "order", j->order.has_error, &j->order.error);
         return -1;
     }
     return 0;
@@ -340,11 +346,7 @@ static int parse_authz(struct acme_order_job *j, const struct acme_client_reply 
         return -1;
     }
     if (j->authz.status == ACME_ST_INVALID) {
-        if (j->authz.has_error)
-            fail(j, CF_EACME, "authorization is invalid: %s: %s", j->authz.error.type,
-                 j->authz.error.detail);
-        else
-            fail(j, CF_EACME, "authorization is invalid");
+        fail_invalid(j, "authorization", j->authz.has_error, &j->authz.error);
         return -1;
     }
     if (j->authz.status != ACME_ST_VALID && j->authz.status != ACME_ST_PENDING) {
@@ -407,11 +409,8 @@ static void publish(struct acme_order_job *j)
 static void on_published(void *arg, int status)
 {
     struct acme_order_job *j = arg;
-    j->busy = 0;
-    if (j->canceled) {
-        fail(j, CF_ECANCELED, "canceled");
+    if (come_back(j))
         return;
-    }
     if (status) {
         j->published = 0; /* the commit applied nothing */
         fail(j, status, "publishing TXT at %s: %s", j->target, cf_strerror(status));
