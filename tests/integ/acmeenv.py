@@ -9,7 +9,7 @@ test CA) beside the DNS servers of dnsenv.
                `certfleet serve-dns`, started by the test), and pebble using
                unbound as its DNS server.
 
-Addresses (all 127.0.10.x, port 53 unless said): 127.0.10.1 unbound,
+Addresses (all 127.0.10.x, or 127.0.$CF_TEST_NET.x, port 53 unless said): 127.0.10.1 unbound,
 127.0.10.11 and 127.0.10.12 knotd, 127.0.10.21 the embedded validation-zone
 server, 127.0.10.60:14000 pebble's ACME server, :15000 its management
 interface.
@@ -46,15 +46,19 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dnsenv  # noqa: E402  (importing it reaps stale servers)
 
-RESOLVER = "127.0.10.1"
-NS1, NS2 = "127.0.10.11", "127.0.10.12"
-VALIDATION_ADDR, VALIDATION_PORT = "127.0.10.21", 53
+# CF_TEST_NET moves the whole world to 127.0.N.x, so that two test runs
+# (or two developers' runs) on one machine do not collide. ctest runs the
+# integration tests one at a time on the default net (RESOURCE_LOCK).
+NET = "127.0.%d." % int(os.environ.get("CF_TEST_NET", "10"))
+RESOLVER = NET + "1"
+NS1, NS2 = NET + "11", NET + "12"
+VALIDATION_ADDR, VALIDATION_PORT = NET + "21", 53
 VALIDATION_ZONE = "acme.cdn.test"
 CDN_ZONE = "cdn.test"
 CDN_EDGE = "edge.cdn.test"
 CDN_EDGE_ADDR = "192.0.2.1"
 CUSTOMER_ZONES = ("example.test", "shop.test")
-PEBBLE_ADDR = "127.0.10.60"
+PEBBLE_ADDR = NET + "60"
 
 _frozen = set()
 
