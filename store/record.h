@@ -138,6 +138,12 @@ struct host_record {
     /* The ACME order in flight, so a restart resumes it. */
     char order_url[HOST_URL_MAX + 1];
     int64_t order_started_at;
+
+    /* The abandonment policy's bookkeeping (scheduler/policy.h). */
+    int64_t deleg_bad_since; /* first conclusive unconfirmed check after the last confirmed one */
+    int64_t live_bad_since;  /* first not-live check after the last live one */
+    int64_t retry_at;        /* no order before this: backoff, Retry-After, deferral */
+    uint8_t rearmed;         /* re-armed by an operator: the next order skips the liveness rule */
 };
 
 /* host_record_init zeroes rec. */
