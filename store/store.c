@@ -23,6 +23,8 @@
  * decode, kept apart from LMDB's codes so the log says what happened.
  */
 #define BAD_RECORD (-29000)
+/* TOO_BIG: a queued certificate or pending order over its bound (store.h). */
+#define TOO_BIG (-29001)
 
 static const char *const db_names[STORE_DB__COUNT] = {
     "hosts", "due", "certs", "account", "meta", "dns", "limits", "runs", "dns_tree",
@@ -46,7 +48,17 @@ struct store_read {
     MDB_cursor *tree_cur;
 };
 
-enum op_kind { OP_PUT_HOST, OP_IMPORT_HOST, OP_DEL_HOST, OP_PUT, OP_DEL, OP_TXT_ADD, OP_TXT_DEL };
+enum op_kind {
+    OP_PUT_HOST,
+    OP_IMPORT_HOST,
+    OP_DEL_HOST,
+    OP_PUT,
+    OP_DEL,
+    OP_TXT_ADD,
+    OP_TXT_DEL,
+    OP_TOO_BIG, /* a value refused when queued: the commit fails with CF_ETOOBIG */
+    OP_DROP,    /* empty a whole database */
+};
 
 struct batch_op {
     uint8_t kind;
@@ -73,6 +85,8 @@ static int lmdb_err(int rc)
         return CF_ENOTFOUND;
     case MDB_MAP_FULL:
         return CF_EMAPFULL;
+    case TOO_BIG:
+        return CF_ETOOBIG;
     case BAD_RECORD:
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
@@ -88,8 +102,12 @@ static int lmdb_err(int rc)
 
 static void log_lmdb(const char *what, int rc)
 {
-    log_event(LOG_ERROR, "store_error", "op", what, "error",
-              rc == BAD_RECORD ? "a stored host record does not decode" : mdb_strerror(rc), NULL);
+    const char *text = mdb_strerror(rc);
+    if (rc == BAD_RECORD)
+        text = "a stored host record does not decode";
+    else if (rc == TOO_BIG)
+        text = "a certificate or pending order over its size bound";
+    log_event(LOG_ERROR, "store_error", "op", what, "error", text, NULL);
 }
 
 /*
@@ -607,6 +625,11 @@ size_t store_batch_count(const struct store_batch *b)
     return b->nops;
 }
 
+struct store *store_batch_store(const struct store_batch *b)
+{
+    return b->st;
+}
+
 static struct batch_op *add_op(struct store_batch *b, enum op_kind kind, enum store_db db,
                                const void *key, size_t klen)
 {
@@ -900,6 +923,140 @@ out_free:
     return rc;
 }
 
+/*
+ * Certificates and pending orders (store.h). Both values are a version
+ * octet and two length-prefixed parts; the helpers below build and read
+ * that shape, bounded on both sides.
+ */
+#define TWO_PART_VERSION 1
+
+/* pending_key writes '!' || name into out (HOSTNAME_MAX + 2 octets); returns the key's length. */
+static size_t pending_key(char *out, const void *name, size_t nlen)
+{
+    if (nlen > HOSTNAME_MAX)
+        nlen = HOSTNAME_MAX; /* longer than any name: the key simply never matches */
+    out[0] = STORE_PENDING_PREFIX;
+    memcpy(out + 1, name, nlen);
+    return nlen + 1;
+}
+
+/* del_pending removes the pending order of the nlen-octet name, if any. Returns an LMDB code. */
+static int del_pending(struct store *st, MDB_txn *txn, const void *name, size_t nlen)
+{
+    char key[HOSTNAME_MAX + 2];
+    MDB_val k = {pending_key(key, name, nlen), key};
+    int rc = mdb_del(txn, st->dbi[STORE_DB_CERTS], &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static void be32_put(struct buf *b, size_t v)
+{
+    char p[4] = {(char)(v >> 24 & 0xff), (char)(v >> 16 & 0xff), (char)(v >> 8 & 0xff),
+                 (char)(v & 0xff)};
+    buf_append(b, p, sizeof(p));
+}
+
+/*
+ * put_two_parts queues key -> (version, a, b) into db, or an OP_TOO_BIG
+ * when a part passes its bound: refused at commit time, so a caller on the
+ * loop learns it from the commit's status like any other store failure.
+ */
+static void put_two_parts(struct store_batch *sb, const char *key, size_t klen, const char *a,
+                          size_t alen, size_t amax, const char *b, size_t blen)
+{
+    if (alen > amax || blen > STORE_CERT_PART_MAX) {
+        add_op(sb, OP_TOO_BIG, STORE_DB_CERTS, key, klen);
+        return;
+    }
+    struct batch_op *op = add_op(sb, OP_PUT, STORE_DB_CERTS, key, klen);
+    op->voff = sb->arena.len;
+    buf_putc(&sb->arena, TWO_PART_VERSION);
+    be32_put(&sb->arena, alen);
+    buf_append(&sb->arena, a, alen);
+    be32_put(&sb->arena, blen);
+    buf_append(&sb->arena, b, blen);
+    op->vlen = sb->arena.len - op->voff;
+}
+
+/*
+ * get_two_parts reads key in db and appends its two parts to a and b (each
+ * may be NULL). Returns 0, CF_ENOTFOUND, CF_ECORRUPT (nothing appended), or
+ * a store error.
+ */
+static int get_two_parts(struct store *st, const char *key, size_t klen, struct buf *a, size_t amax,
+                         struct buf *b)
+{
+    struct store_read *rd;
+    const void *v = NULL;
+    size_t vlen = 0, part[2], off[2], pos = 1;
+    int rc = store_read_begin(st, &rd);
+    if (rc)
+        return rc;
+    rc = store_read_get(rd, STORE_DB_CERTS, key, klen, &v, &vlen);
+    if (rc)
+        goto out_end;
+    const uint8_t *p = v;
+    rc = CF_ECORRUPT;
+    if (vlen < 1 || p[0] != TWO_PART_VERSION)
+        goto out_end;
+    for (int i = 0; i < 2; i++) {
+        if (vlen - pos < 4)
+            goto out_end;
+        part[i] =
+            (size_t)p[pos] << 24 | (size_t)p[pos + 1] << 16 | (size_t)p[pos + 2] << 8 | p[pos + 3];
+        pos += 4;
+        if (part[i] > vlen - pos || part[i] > (i == 0 ? amax : STORE_CERT_PART_MAX))
+            goto out_end;
+        off[i] = pos;
+        pos += part[i];
+    }
+    if (pos != vlen)
+        goto out_end;
+    if (a)
+        buf_append(a, p + off[0], part[0]);
+    if (b)
+        buf_append(b, p + off[1], part[1]);
+    rc = 0;
+out_end:
+    store_read_end(rd);
+    return rc;
+}
+
+void store_batch_put_cert(struct store_batch *b, const char *name, const char *chain_pem,
+                          size_t chain_len, const char *key_pem, size_t key_len)
+{
+    put_two_parts(b, name, strlen(name), chain_pem, chain_len, STORE_CERT_PART_MAX, key_pem,
+                  key_len);
+}
+
+int store_get_cert(struct store *st, const char *name, struct buf *chain, struct buf *key)
+{
+    return get_two_parts(st, name, strlen(name), chain, STORE_CERT_PART_MAX, key);
+}
+
+void store_batch_put_pending(struct store_batch *b, const char *name, const char *order_url,
+                             const char *key_pem, size_t key_len)
+{
+    char key[HOSTNAME_MAX + 2];
+    size_t klen = pending_key(key, name, strlen(name));
+    put_two_parts(b, key, klen, order_url, strlen(order_url), STORE_PENDING_URL_MAX,
+                  key_len ? key_pem : "", key_len);
+}
+
+int store_get_pending(struct store *st, const char *name, struct buf *order_url,
+                      struct buf *key_pem)
+{
+    char key[HOSTNAME_MAX + 2];
+    size_t klen = pending_key(key, name, strlen(name));
+    return get_two_parts(st, key, klen, order_url, STORE_PENDING_URL_MAX, key_pem);
+}
+
+void store_batch_del_pending(struct store_batch *b, const char *name)
+{
+    char key[HOSTNAME_MAX + 2];
+    add_op(b, OP_DEL, STORE_DB_CERTS, key, pending_key(key, name, strlen(name)));
+}
+
 static int apply_op(struct store *st, MDB_txn *txn, struct batch_op *op, const char *arena)
 {
     MDB_dbi dbi = st->dbi[op->db];
@@ -935,6 +1092,9 @@ static int apply_op(struct store *st, MDB_txn *txn, struct batch_op *op, const c
         rc = mdb_del(txn, st->dbi[STORE_DB_CERTS], &k, NULL);
         if (rc && rc != MDB_NOTFOUND)
             return rc;
+        rc = del_pending(st, txn, k.mv_data, k.mv_size);
+        if (rc)
+            return rc;
         return mdb_del(txn, dbi, &k, NULL);
     case OP_PUT:
         return mdb_put(txn, dbi, &k, &v, 0);
@@ -944,6 +1104,10 @@ static int apply_op(struct store *st, MDB_txn *txn, struct batch_op *op, const c
     case OP_TXT_ADD:
     case OP_TXT_DEL:
         return apply_txt(st, txn, op, arena);
+    case OP_TOO_BIG:
+        return TOO_BIG;
+    case OP_DROP:
+        return mdb_drop(txn, dbi, 0);
     }
     return MDB_INVALID;
 }
@@ -980,11 +1144,36 @@ int store_batch_commit(struct store_batch *b)
         }
         if (lrc) {
             log_lmdb("commit", lrc);
-            return lmdb_err(lrc) == CF_ECORRUPT ? CF_ECORRUPT : CF_ESTORE;
+            rc = lmdb_err(lrc);
+            return rc == CF_ECORRUPT || rc == CF_ETOOBIG ? rc : CF_ESTORE;
         }
         break;
     }
     b->nops = 0;
     buf_reset(&b->arena);
     return 0;
+}
+
+void store_batch_drop(struct store_batch *b, enum store_db db)
+{
+    add_op(b, OP_DROP, db, "", 0);
+}
+
+struct db_walk {
+    store_kv_cb cb;
+    void *ctx;
+};
+
+static int db_visit(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    struct db_walk *w = ctx;
+    return w->cb(w->ctx, k->mv_data, k->mv_size, v->mv_data, v->mv_size);
+}
+
+int store_db_iter(struct store *st, enum store_db db, store_kv_cb cb, void *ctx)
+{
+    struct db_walk w = {cb, ctx};
+    if (db == STORE_DB_HOSTS || db == STORE_DB_DUE || db >= STORE_DB__COUNT)
+        return CF_EUSAGE; /* those have iterators of their own that keep the index straight */
+    return walk(st, db, NULL, db_visit, &w);
 }

@@ -138,6 +138,8 @@ struct store_batch *store_batch_new(struct store *st);
 void store_batch_free(struct store_batch *b);
 /* store_batch_count returns the number of queued changes. */
 size_t store_batch_count(const struct store_batch *b);
+/* store_batch_store returns the store b writes to (the one given to store_batch_new). */
+struct store *store_batch_store(const struct store_batch *b);
 /*
  * store_batch_put_host queues rec as name's record; the due index follows
  * rec->next_action (0 = not indexed).
@@ -150,7 +152,10 @@ void store_batch_put_host(struct store_batch *b, const struct host_record *rec);
  */
 void store_batch_import_host(struct store_batch *b, const struct host_record *rec,
                              enum store_import_result *result);
-/* store_batch_del_host queues the removal of name's record, due entry and certificate. */
+/*
+ * store_batch_del_host queues the removal of name's record, due entry,
+ * certificate and pending order (see store_batch_put_pending).
+ */
 void store_batch_del_host(struct store_batch *b, const char *name);
 void store_batch_put(struct store_batch *b, enum store_db db, const void *key, size_t klen,
                      const void *val, size_t vlen);
@@ -180,11 +185,84 @@ int store_txt_decode(const void *data, size_t len, store_txt_cb cb, void *ctx);
 int store_read_txt_below(struct store_read *rd, const char *name, size_t len);
 
 /*
+ * Certificates and pending orders (STORE_DB_CERTS). Both hold private keys:
+ * nothing here logs a value, and callers must not either.
+ *
+ * A host's certificate is one value under its name: the PEM chain (leaf
+ * first) and the certificate's private key (PKCS#8 PEM), encoded as one
+ * octet of version (1), then u32be(chain_len) chain u32be(key_len) key.
+ * Putting it again replaces both halves at once.
+ *
+ * A host's pending order is the ACME order URL the engine is working on and,
+ * once finalization is near, the fresh key the CSR will carry, so that a
+ * restarted run resumes the same order (and downloads its certificate with
+ * the right key) instead of creating another. It lives in the same database
+ * under STORE_PENDING_PREFIX followed by the name: no normalized hostname
+ * starts with '!', so the two kinds of keys never collide, and the pending
+ * entries sort together before every host. Value: one octet of version (1),
+ * then u32be(url_len) url u32be(key_len) key (key_len 0 without a key).
+ */
+#define STORE_PENDING_PREFIX '!'
+/* Bounds of what the encodings accept, on write and on read. */
+#define STORE_CERT_PART_MAX ((size_t)4 * 1024 * 1024)
+#define STORE_PENDING_URL_MAX 4096
+
+/*
+ * store_batch_put_cert queues name's certificate: the chain_len bytes at
+ * chain_pem and the key_len bytes at key_pem (both copied). Lengths above
+ * STORE_CERT_PART_MAX make the commit fail with CF_ETOOBIG, nothing applied.
+ */
+void store_batch_put_cert(struct store_batch *b, const char *name, const char *chain_pem,
+                          size_t chain_len, const char *key_pem, size_t key_len);
+/*
+ * store_get_cert appends name's chain to chain and its key to key (either
+ * may be NULL when not wanted). Returns 0, CF_ENOTFOUND, or CF_ECORRUPT for
+ * a value that does not decode (nothing appended then).
+ */
+int store_get_cert(struct store *st, const char *name, struct buf *chain, struct buf *key);
+
+/*
+ * store_batch_put_pending queues name's pending order: order_url (copied)
+ * and, when key_len is not 0, the key_len bytes at key_pem. It replaces the
+ * pending order name had, key included. A URL longer than
+ * STORE_PENDING_URL_MAX or a key above STORE_CERT_PART_MAX makes the commit
+ * fail with CF_ETOOBIG, nothing applied.
+ */
+void store_batch_put_pending(struct store_batch *b, const char *name, const char *order_url,
+                             const char *key_pem, size_t key_len);
+/*
+ * store_get_pending appends name's pending order URL to order_url and its
+ * key (if one was stored) to key_pem; either may be NULL. Returns 0,
+ * CF_ENOTFOUND, or CF_ECORRUPT (nothing appended then).
+ */
+int store_get_pending(struct store *st, const char *name, struct buf *order_url,
+                      struct buf *key_pem);
+/* store_batch_del_pending queues the removal of name's pending order (absent: no change). */
+void store_batch_del_pending(struct store_batch *b, const char *name);
+
+/*
  * store_batch_commit applies every queued change in one write transaction
  * and empties the batch. When the map is full it grows the map and retries;
  * when it cannot grow, returns CF_EMAPFULL and nothing of the batch is
  * applied (what was committed before stays). Other failures: CF_ESTORE.
  */
 int store_batch_commit(struct store_batch *b);
+
+/*
+ * store_batch_drop queues the removal of every entry of db (for state that
+ * is rewritten whole, like the rate-limit buckets). Not for the hosts or the
+ * due index, which must stay in step.
+ */
+void store_batch_drop(struct store_batch *b, enum store_db db);
+
+/*
+ * store_db_iter calls cb(ctx, key, klen, val, vlen) for each entry of db in
+ * key order, in one read transaction; the pointers are valid during the
+ * call only. cb returns 0 to go on, anything else to stop (returned).
+ * Returns CF_EUSAGE for STORE_DB_HOSTS and STORE_DB_DUE (use their own
+ * iterators).
+ */
+typedef int (*store_kv_cb)(void *ctx, const void *key, size_t klen, const void *val, size_t vlen);
+int store_db_iter(struct store *st, enum store_db db, store_kv_cb cb, void *ctx);
 
 #endif

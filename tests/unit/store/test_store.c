@@ -1,6 +1,7 @@
 /*
  * test_store.c - the LMDB store: permissions, due-index ordering, batch
- * atomicity, import semantics, map growth and a full map, schema refusal.
+ * atomicity, import semantics, map growth and a full map, schema refusal,
+ * certificates and pending orders.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -353,6 +354,112 @@ static void test_txt_sets(void **state)
     store_batch_free(b);
 }
 
+static void test_certs_and_pending(void **state)
+{
+    struct fixture *f = *state;
+    struct host_record r;
+    struct buf a, k;
+    static const char chain[] = "-----BEGIN CERTIFICATE-----\nleaf\n-----END CERTIFICATE-----\n";
+    static const char key[] = "-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n";
+    const char *url = "https://ca.example/order/42";
+    assert_int_equal(store_open(&f->st, f->dir, NULL), 0);
+    struct store_batch *b = store_batch_new(f->st);
+    buf_init(&a);
+    buf_init(&k);
+
+    /* Nothing yet. */
+    assert_int_equal(store_get_cert(f->st, "www.example.com", &a, &k), CF_ENOTFOUND);
+    assert_int_equal(store_get_pending(f->st, "www.example.com", &a, &k), CF_ENOTFOUND);
+
+    /* A pending order without a key, then with one: the second replaces the first. */
+    make_host(&r, "www.example.com", 100);
+    store_batch_put_host(b, &r);
+    store_batch_put_pending(b, "www.example.com", url, NULL, 0);
+    assert_int_equal(store_batch_commit(b), 0);
+    assert_int_equal(store_get_pending(f->st, "www.example.com", &a, &k), 0);
+    assert_string_equal(a.data, url);
+    assert_int_equal(k.len, 0);
+    /* The pending entry is not the host's certificate, and not under the host's key. */
+    assert_int_equal(store_get_cert(f->st, "www.example.com", NULL, NULL), CF_ENOTFOUND);
+    buf_reset(&a);
+    assert_int_equal(store_get(f->st, STORE_DB_CERTS, "!www.example.com", 16, &a), 0);
+    buf_reset(&a);
+    store_batch_put_pending(b, "www.example.com", url, key, strlen(key));
+    assert_int_equal(store_batch_commit(b), 0);
+    assert_int_equal(store_get_pending(f->st, "www.example.com", &a, &k), 0);
+    assert_string_equal(a.data, url);
+    assert_int_equal(k.len, strlen(key));
+    assert_memory_equal(k.data, key, k.len);
+    buf_reset(&a);
+    buf_reset(&k);
+
+    /* The certificate and the deletion of the pending order land in one commit. */
+    store_batch_del_pending(b, "www.example.com");
+    store_batch_put_cert(b, "www.example.com", chain, strlen(chain), key, strlen(key));
+    store_batch_del_pending(b, "never.example.com"); /* absent: no change, no error */
+    assert_int_equal(store_batch_commit(b), 0);
+    assert_int_equal(store_get_pending(f->st, "www.example.com", &a, &k), CF_ENOTFOUND);
+    assert_int_equal(store_get_cert(f->st, "www.example.com", &a, &k), 0);
+    assert_int_equal(a.len, strlen(chain));
+    assert_memory_equal(a.data, chain, a.len);
+    assert_int_equal(k.len, strlen(key));
+    assert_memory_equal(k.data, key, k.len);
+    buf_reset(&a);
+    buf_reset(&k);
+    /* Only the key is wanted. */
+    assert_int_equal(store_get_cert(f->st, "www.example.com", NULL, &k), 0);
+    assert_int_equal(k.len, strlen(key));
+    buf_reset(&k);
+
+    /* Deleting the host removes its certificate and its pending order. */
+    store_batch_put_pending(b, "www.example.com", url, NULL, 0);
+    assert_int_equal(store_batch_commit(b), 0);
+    store_batch_del_host(b, "www.example.com");
+    assert_int_equal(store_batch_commit(b), 0);
+    assert_int_equal(store_get_cert(f->st, "www.example.com", &a, &k), CF_ENOTFOUND);
+    assert_int_equal(store_get_pending(f->st, "www.example.com", &a, &k), CF_ENOTFOUND);
+
+    /* Values that do not decode are refused, nothing appended. */
+    static const char *const bad[] = {
+        "",                     /* empty */
+        "\x02\0\0\0\0\0\0\0\0", /* unknown version */
+        "\x01\0\0\0\x05"
+        "ab",                           /* part longer than the value */
+        "\x01\0\0\0\0",                 /* second length missing */
+        "\x01\0\0\0\0\0\0\0\0x",        /* trailing octet */
+        "\x01\xff\xff\xff\xff\0\0\0\0", /* absurd length */
+    };
+    static const size_t bad_len[] = {0, 9, 7, 5, 10, 9};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        store_batch_put(b, STORE_DB_CERTS, "bad.example.com", 15, bad[i], bad_len[i]);
+        store_batch_put(b, STORE_DB_CERTS, "!bad.example.com", 16, bad[i], bad_len[i]);
+        assert_int_equal(store_batch_commit(b), 0);
+        assert_int_equal(store_get_cert(f->st, "bad.example.com", &a, &k), CF_ECORRUPT);
+        assert_int_equal(store_get_pending(f->st, "bad.example.com", &a, &k), CF_ECORRUPT);
+        assert_int_equal(a.len + k.len, 0);
+    }
+    /* An empty-but-well-formed certificate decodes (the caller judges it). */
+    store_batch_put(b, STORE_DB_CERTS, "bad.example.com", 15, "\x01\0\0\0\0\0\0\0\0", 9);
+    assert_int_equal(store_batch_commit(b), 0);
+    assert_int_equal(store_get_cert(f->st, "bad.example.com", &a, &k), 0);
+
+    /* Over the bounds: the whole commit is refused. */
+    char *huge = calloc(1, STORE_PENDING_URL_MAX + 2);
+    memset(huge, 'u', STORE_PENDING_URL_MAX + 1);
+    make_host(&r, "other.example.com", 100);
+    store_batch_put_host(b, &r);
+    store_batch_put_pending(b, "other.example.com", huge, NULL, 0);
+    assert_int_equal(store_batch_commit(b), CF_ETOOBIG);
+    store_batch_free(b);
+    b = store_batch_new(f->st);
+    assert_int_equal(store_host_get(f->st, &r, "other.example.com"), CF_ENOTFOUND);
+    assert_int_equal(store_get_pending(f->st, "other.example.com", &a, &k), CF_ENOTFOUND);
+    free(huge);
+    buf_cleanup(&a);
+    buf_cleanup(&k);
+    store_batch_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +471,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_store_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_txt_sets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certs_and_pending, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
