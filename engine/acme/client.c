@@ -18,6 +18,7 @@
 #include "client.h"
 #include "err.h"
 #include "log.h"
+#include "timeutil.h"
 
 enum client_state {
     CLIENT_NEW = 0,   /* made, not started */
@@ -31,6 +32,7 @@ enum op_kind {
     OP_DIRECTORY = 0, /* GET the directory */
     OP_NONCE,         /* HEAD newNonce */
     OP_POST,          /* a signed POST (jwk for newAccount, kid otherwise) */
+    OP_ARI,           /* GET renewalInfo/<certID> (RFC 9773 §4.2), unsigned */
 };
 
 struct acme_client;
@@ -40,9 +42,10 @@ struct acme_op {
     struct acme_op *next_wait;   /* c->waitq: ops waiting for a nonce */
     struct acme_client *c;       /* NULL once the client is freed */
     enum op_kind kind;
-    int waiting; /* on c->waitq, not in the http_client */
-    int use_jwk; /* newAccount: jwk instead of kid (RFC 8555 §6.2) */
-    int retries; /* badNonce retries so far */
+    int waiting;   /* on c->waitq, not in the http_client */
+    int use_jwk;   /* newAccount: jwk instead of kid (RFC 8555 §6.2) */
+    int retries;   /* badNonce retries so far */
+    int abandoned; /* acme_client_abandon: the answer is only read for its nonce */
     /*
      * keyChange (RFC 8555 §7.3.5): the new key (borrowed); the payload is
      * then the inner JWS, rebuilt at every send since it names c->key.
@@ -51,6 +54,7 @@ struct acme_op {
     char *url;
     char *payload;
     acme_client_post_cb cb;
+    acme_renewal_info_cb ari_cb; /* OP_ARI */
     void *arg;
 };
 
@@ -341,6 +345,12 @@ static void on_post_done(void *arg, const struct http_resp *r)
         acme_nonce_put(&c->pool, r->replay_nonce);
         c->stats.nonces_from_responses++;
     }
+    if (op->abandoned) {
+        /* Nobody waits for this answer any more: its nonce was all it had to give. */
+        op_free(op);
+        drain_waiters(c);
+        goto out_unbusy;
+    }
 
     memset(&rep, 0, sizeof(rep));
     rep.status = r->status;
@@ -552,6 +562,12 @@ int acme_client_start(struct acme_client *c, acme_client_start_cb cb, void *arg)
 int acme_client_post(struct acme_client *c, const char *url, const char *payload_json,
                      acme_client_post_cb cb, void *arg)
 {
+    return acme_client_post_op(c, NULL, url, payload_json, cb, arg);
+}
+
+int acme_client_post_op(struct acme_client *c, struct acme_op **out, const char *url,
+                        const char *payload_json, acme_client_post_cb cb, void *arg)
+{
     if (c->state != CLIENT_READY || !url || !payload_json)
         return CF_EUSAGE;
     struct acme_op *op = op_new(c, OP_POST);
@@ -560,6 +576,114 @@ int acme_client_post(struct acme_client *c, const char *url, const char *payload
     op->cb = cb;
     op->arg = arg;
     int err = op_send(op);
+    if (err)
+        op_free(op);
+    else if (out)
+        *out = op;
+    return err;
+}
+
+void acme_client_abandon(struct acme_client *c, struct acme_op *op)
+{
+    if (!op || op->c != c || op->abandoned)
+        return;
+    if (op->waiting) {
+        /* Not sent yet: take it off the nonce queue and drop it. */
+        struct acme_op **pp = &c->waitq, *prev = NULL;
+        while (*pp && *pp != op) {
+            prev = *pp;
+            pp = &(*pp)->next_wait;
+        }
+        if (*pp)
+            *pp = op->next_wait;
+        if (c->waitq_tail == op)
+            c->waitq_tail = prev;
+        op_free(op);
+        return;
+    }
+    op->abandoned = 1;
+    op->cb = NULL;
+    op->arg = NULL;
+}
+
+static void on_ari_done(void *arg, const struct http_resp *r)
+{
+    struct acme_op *op = arg;
+    struct acme_client *c = op->c;
+    acme_renewal_info_cb cb = op->ari_cb;
+    void *cb_arg = op->arg;
+    struct acme_renewal_reply rep;
+    struct acme_renewal_info info;
+    struct acme_problem prob;
+    const char *perr = NULL;
+    const char *body = r->body.data ? r->body.data : "";
+
+    op_free(op);
+    if (!c)
+        return;
+    c->busy++;
+    if (r->replay_nonce)
+        acme_nonce_put(&c->pool, r->replay_nonce);
+    memset(&rep, 0, sizeof(rep));
+    rep.status = r->status;
+    rep.error = r->error;
+    rep.error_text = r->error ? r->error_text : "";
+    if (r->retry_after > 0) {
+        /* RFC 9773 §4.3: under a minute counts as a minute, over a day as a day. */
+        int64_t now = cf_wall_ms() / 1000;
+        rep.retry_after = r->retry_after;
+        if (rep.retry_after < now + ACME_ARI_RETRY_MIN_S)
+            rep.retry_after = now + ACME_ARI_RETRY_MIN_S;
+        if (rep.retry_after > now + ACME_ARI_RETRY_MAX_S)
+            rep.retry_after = now + ACME_ARI_RETRY_MAX_S;
+    }
+    if (!r->error && r->status >= 400) {
+        rep.error = CF_EACME;
+        rep.error_text = "renewalInfo: ACME error";
+        if (r->body.len > 0 && acme_problem_parse(&prob, body, r->body.len) == 0) {
+            rep.problem = &prob;
+            rep.error_text = prob.detail[0] ? prob.detail : prob.type;
+        }
+    } else if (!r->error && r->status != 200) {
+        rep.error = CF_EPROTO;
+        rep.error_text = "renewalInfo: unexpected HTTP status";
+    } else if (!r->error) {
+        /* RFC 9773 §4.2: an invalid object is treated as no answer at all. */
+        if (acme_renewal_info_parse(&info, body, r->body.len, &perr) == 0) {
+            rep.info = &info;
+        } else {
+            rep.error = CF_EPARSE;
+            rep.error_text = perr ? perr : "renewalInfo does not parse";
+        }
+    }
+    cb(cb_arg, &rep);
+    client_unbusy(c);
+}
+
+int acme_client_renewal_info(struct acme_client *c, const char *cert_id, acme_renewal_info_cb cb,
+                             void *arg)
+{
+    struct http_req req;
+    struct buf url;
+    if (!c->have_dir || !cert_id || !cb || !acme_ari_cert_id_ok(cert_id))
+        return CF_EUSAGE;
+    if (!c->dir.renewal_info[0])
+        return CF_ENOTFOUND;
+    buf_init(&url);
+    /* RFC 9773 §4.2: the certID is a path segment appended to the renewalInfo URL. */
+    buf_puts(&url, c->dir.renewal_info);
+    if (url.len == 0 || url.data[url.len - 1] != '/')
+        buf_putc(&url, '/');
+    buf_puts(&url, cert_id);
+    struct acme_op *op = op_new(c, OP_ARI);
+    op->url = xstrdup(url.data);
+    op->ari_cb = cb;
+    op->arg = arg;
+    buf_cleanup(&url);
+    memset(&req, 0, sizeof(req));
+    req.method = HTTP_GET;
+    req.url = op->url;
+    int err = http_request(c->http, &req, on_ari_done, op);
     if (err)
         op_free(op);
     return err;

@@ -135,6 +135,75 @@ int acme_client_post(struct acme_client *c, const char *url, const char *payload
 int acme_client_key_change(struct acme_client *c, const struct crypto_key *new_key,
                            acme_client_post_cb cb, void *arg);
 
+/*
+ * struct acme_op is one request of the client in flight (opaque). A caller
+ * that may have to stop waiting for a request (a deadline, a cancel) keeps
+ * the handle acme_client_post_op gives and passes it to
+ * acme_client_abandon.
+ */
+struct acme_op;
+
+/*
+ * acme_client_post_op is acme_client_post that also sets *op (when op is
+ * not NULL and the call returns 0) to the request's handle. The handle is
+ * valid until cb runs or acme_client_abandon is called, whichever is first.
+ */
+int acme_client_post_op(struct acme_client *c, struct acme_op **op, const char *url,
+                        const char *payload_json, acme_client_post_cb cb, void *arg);
+
+/*
+ * acme_client_abandon gives up on op: its callback never runs. A request
+ * still waiting for a nonce is dropped unsent; one already sent is left to
+ * finish in the http_client (bounded by its per-request timeout), its
+ * answer's nonce kept and the rest discarded. Call it only before op's
+ * callback ran, with op from acme_client_post_op on c.
+ */
+void acme_client_abandon(struct acme_client *c, struct acme_op *op);
+
+/* RFC 9773 §4.3: Retry-After of a renewalInfo answer is kept within [1 minute, 1 day]. */
+#define ACME_ARI_RETRY_MIN_S 60
+#define ACME_ARI_RETRY_MAX_S 86400
+
+/*
+ * struct acme_renewal_reply is what a renewal_info callback sees; pointers
+ * live until the callback returns.
+ */
+struct acme_renewal_reply {
+    int status; /* HTTP status; 0 when no response arrived */
+    /*
+     * 0 with info set; the transport's code (CF_ETIMEOUT, CF_EHTTP...);
+     * CF_EACME for a 4xx/5xx (problem set when the body was one); CF_EPARSE
+     * for a 200 whose RenewalInfo is invalid (RFC 9773 §4.2: to be treated
+     * as no answer).
+     */
+    int error;
+    const char *error_text;               /* "" when error is 0 */
+    const struct acme_problem *problem;   /* NULL unless the body was a problem document */
+    const struct acme_renewal_info *info; /* NULL unless error is 0 */
+    /*
+     * Retry-After as absolute Unix seconds, kept within now + [1 min, 1 day]
+     * (RFC 9773 §4.3); 0 when the CA sent none (§4.3.3: the caller then
+     * picks its own interval).
+     */
+    int64_t retry_after;
+};
+
+/* acme_renewal_info_cb runs once per accepted acme_client_renewal_info, on the loop thread. */
+typedef void (*acme_renewal_info_cb)(void *arg, const struct acme_renewal_reply *r);
+
+/*
+ * acme_client_renewal_info asks the CA for the suggested renewal window of
+ * the certificate cert_id (RFC 9773 §4.1, as crypto_ari_cert_id makes it):
+ * an unauthenticated GET of <renewalInfo>/<cert_id> (§4.2). Only the
+ * directory is needed, not the account. cb runs once, from the loop, never
+ * from inside this call (and never after acme_client_free). Returns 0,
+ * CF_EUSAGE before the directory arrived or for a cert_id that
+ * acme_ari_cert_id_ok refuses, or CF_ENOTFOUND when the CA's directory has
+ * no renewalInfo (no ARI at this CA).
+ */
+int acme_client_renewal_info(struct acme_client *c, const char *cert_id, acme_renewal_info_cb cb,
+                             void *arg);
+
 /* acme_client_account_url returns the account URL (owned by c), or NULL before it is known. */
 const char *acme_client_account_url(const struct acme_client *c);
 

@@ -6,12 +6,30 @@
  * authorizations, the dns-01 TXT record published in the store (served by
  * `certfleet serve-dns`), its propagation to every authoritative address of
  * the validation zone, the challenge response, the polls, finalization with
- * a fresh ECDSA P-256 key, the download and a check of the chain. The TXT
- * record is withdrawn again however the order ends.
+ * a fresh key (ECDSA P-256 unless told otherwise; RSA keys are made on the
+ * libuv thread pool), the download and a check of the chain. The TXT record
+ * is withdrawn again however the order ends.
+ *
+ * Persistence and resume: the order URL is made durable (group commit, see
+ * store_batch_put_pending) before the job takes its next step, and the
+ * fresh key before finalize is POSTed, so a run killed at any point leaves
+ * what the next run needs to resume the same order (opts.resume) instead of
+ * creating another. The pending entry is deleted when the job ends with a
+ * certificate or a verdict that makes the order useless (result.terminal),
+ * in the group commit that the callback's own store changes join: storing
+ * the certificate and forgetting the order are one transaction. A job that
+ * ends on a transient error (timeout, deadline, cancel, 5xx, rate limit)
+ * keeps the entry for the next run.
+ *
+ * Failures of the CA or the network (5xx, 503, timeouts, transport errors,
+ * a badNonce the client gave up on) are retried per step with bounded
+ * backoff; 429 rateLimited ends the job at once with the CA's Retry-After.
+ * An overall deadline bounds the job whatever it waits on.
  *
  * The job owns itself once started: the caller's callback runs exactly once
- * and the job frees itself after it. The acme_client, dns_checker, committer and
- * account key are borrowed and must outlive every job started on them.
+ * and the job frees itself after it. The acme_client, dns_checker, committer
+ * (and its store) and account key are borrowed and must outlive every job
+ * started on them.
  */
 #ifndef CF_ENGINE_ACME_ORDER_H
 #define CF_ENGINE_ACME_ORDER_H
@@ -34,22 +52,36 @@
 #define ACME_ORDER_POLL_MAX_MS 120000
 /* A Retry-After further away than this is clamped: the poll budget still bounds the wait. */
 #define ACME_ORDER_RETRY_AFTER_MAX_MS 30000
+/* The whole job, when opts.deadline_ms is 0: from acme_order_start. */
+#define ACME_ORDER_DEADLINE_MS ((int64_t)10 * 60 * 1000)
+/*
+ * Tries per step on a transient failure (5xx, transport error, timeout,
+ * exhausted badNonce retries), waiting ACME_ORDER_BACKOFF_MS, then twice
+ * that, and so on in between; a Retry-After replaces the wait, up to
+ * ACME_ORDER_RETRY_AFTER_MAX_MS.
+ */
+#define ACME_ORDER_STEP_TRIES 4
+#define ACME_ORDER_BACKOFF_MS 1000
 
 /* The states of a job; transitions are logged as "acme_order_state" events. */
 enum acme_order_state {
-    ACME_ORDER_NEW_ORDER,  /* POST newOrder; the order URL comes from Location */
-    ACME_ORDER_AUTHZ,      /* POST-as-GET the next authorization; valid ones are skipped */
-    ACME_ORDER_PUBLISH,    /* the dns-01 TXT value goes into the store (group commit) */
-    ACME_ORDER_PROPAGATE,  /* dns_check_txt until every server has it; timer between tries */
-    ACME_ORDER_RESPOND,    /* POST {} to the challenge URL: the CA may validate now */
-    ACME_ORDER_POLL_AUTHZ, /* POST-as-GET the authorization until valid or invalid */
-    ACME_ORDER_READY,      /* POST-as-GET the order until it is ready (all authzs valid) */
-    ACME_ORDER_FINALIZE,   /* fresh key, CSR, POST finalize */
-    ACME_ORDER_POLL_ORDER, /* POST-as-GET the order until valid (certificate URL set) */
-    ACME_ORDER_DOWNLOAD,   /* POST-as-GET the certificate URL */
-    ACME_ORDER_VERIFY,     /* parse the chain: the leaf names the host and carries our key */
-    ACME_ORDER_DONE,       /* success; the TXT record has been withdrawn */
-    ACME_ORDER_FAILED,     /* failure (or cancel); the TXT record has been withdrawn */
+    ACME_ORDER_RESUME,      /* POST-as-GET the stored pending order: go on from its status */
+    ACME_ORDER_NEW_ORDER,   /* POST newOrder; the order URL comes from Location */
+    ACME_ORDER_STORE_ORDER, /* the order URL goes into the store (group commit) */
+    ACME_ORDER_AUTHZ,       /* POST-as-GET the next authorization; valid ones are skipped */
+    ACME_ORDER_PUBLISH,     /* the dns-01 TXT value goes into the store (group commit) */
+    ACME_ORDER_PROPAGATE,   /* dns_check_txt until every server has it; timer between tries */
+    ACME_ORDER_RESPOND,     /* POST {} to the challenge URL: the CA may validate now */
+    ACME_ORDER_POLL_AUTHZ,  /* POST-as-GET the authorization until valid or invalid */
+    ACME_ORDER_READY,       /* POST-as-GET the order until it is ready (all authzs valid) */
+    ACME_ORDER_KEYGEN,      /* a fresh key: inline for EC, on the thread pool for RSA */
+    ACME_ORDER_STORE_KEY,   /* the key joins the pending order in the store (group commit) */
+    ACME_ORDER_FINALIZE,    /* CSR, POST finalize */
+    ACME_ORDER_POLL_ORDER,  /* POST-as-GET the order until valid (certificate URL set) */
+    ACME_ORDER_DOWNLOAD,    /* POST-as-GET the certificate URL */
+    ACME_ORDER_VERIFY,      /* parse the chain: the leaf names the host and carries our key */
+    ACME_ORDER_DONE,        /* success; the TXT record has been withdrawn */
+    ACME_ORDER_FAILED,      /* failure (or cancel); the TXT record has been withdrawn */
 };
 
 /* acme_order_state_name returns a static lower-case name for s ("poll_authz"). */
@@ -59,7 +91,11 @@ struct acme_order_opts {
     uv_loop_t *loop;
     struct acme_client *client;           /* started (its start callback reported 0); borrowed */
     const struct crypto_key *account_key; /* the client's account key, for dns-01; borrowed */
-    struct committer *commit;    /* group commit of the TXT records into the store; borrowed */
+    /*
+     * Group commit of the TXT records and the pending order into the store;
+     * pending orders are read from the store its batches write to. Borrowed.
+     */
+    struct committer *commit;
     struct dns_checker *dns;     /* propagation checks; borrowed */
     const char *validation_zone; /* normalized; copied */
     const char *host;            /* normalized, "*." allowed; copied */
@@ -67,6 +103,32 @@ struct acme_order_opts {
     int propagate_tries;         /* 0: ACME_ORDER_PROPAGATE_TRIES */
     int poll_interval_ms;        /* without Retry-After; 0: ACME_ORDER_POLL_INTERVAL_MS */
     int poll_max_ms;             /* per poll phase; 0: ACME_ORDER_POLL_MAX_MS */
+    /*
+     * Look for the host's pending order first (store_get_pending) and go on
+     * with it from its status: pending → the authorizations; ready →
+     * finalize; processing → poll; valid → download with the stored key.
+     * An order that is invalid, expired, unknown to the CA (404) or valid
+     * without a stored key is dropped and a new one created.
+     */
+    int resume;
+    /*
+     * When the job gives up, absolute wall-clock milliseconds (cf_wall_ms);
+     * 0: ACME_ORDER_DEADLINE_MS after acme_order_start. Passing it ends the
+     * job with CF_ETIMEOUT whatever it waits on: a request in flight is
+     * abandoned (acme_client_abandon; it stays in the http_client until its
+     * answer or the per-request timeout, http_opts.timeout_ms, 30 s by
+     * default, whichever comes first), a DNS check, commit or key generation
+     * in flight is left to finish without the job.
+     */
+    int64_t deadline_ms;
+    enum crypto_key_type key_type; /* of the certificate's key; 0 is CRYPTO_KEY_EC_P256 */
+    /*
+     * NULL or "": a new certificate. Otherwise the RFC 9773 §4.1 certificate
+     * identifier of the certificate this order replaces (copied): newOrder
+     * carries it as "replaces" (§5). When the CA answers alreadyReplaced,
+     * newOrder is sent once more without it.
+     */
+    const char *replaces;
 };
 
 /*
@@ -77,7 +139,13 @@ struct acme_order_opts {
  */
 struct acme_order_result {
     const char *host;
-    int error;                       /* 0, or a code (CF_EACME, CF_ETIMEOUT, CF_ECANCELED...) */
+    /*
+     * 0, or a code: CF_EACME (the CA refused or declared something invalid),
+     * CF_ERATELIMIT (429 rateLimited: freeze the bucket until retry_after),
+     * CF_ETIMEOUT (a poll phase, the propagation or the deadline ran out),
+     * CF_ECANCELED, CF_EHTTP (transport, after the retries), CF_EPROTO...
+     */
+    int error;
     const char *error_text;          /* "" on success; else names the host, the state and the URL */
     enum acme_order_state failed_in; /* the state that failed (ACME_ORDER_DONE on success) */
     const char *order_url;           /* "" before newOrder answered */
@@ -85,9 +153,32 @@ struct acme_order_result {
     size_t chain_len;
     const char *key_pem; /* NULL unless error is 0 */
     size_t key_len;
+    int64_t retry_after; /* the CA's Retry-After of the final answer, Unix s; 0: none */
+    /*
+     * The CA paused this (account, host) pair after failed validations (Let's
+     * Encrypt, see acme_problem_is_paused): stop the host, a person must
+     * unpause it. error is then CF_EACME, not CF_ERATELIMIT, even though LE
+     * sends a rateLimited problem: no rate-limit bucket should freeze.
+     */
+    int ca_paused;
+    const char *problem_type; /* the CA's problem type of the failure ("urn:..."); "" none */
+    /*
+     * 1 when trying this order again is pointless: the CA declared the
+     * order, an authorization or a challenge invalid, refused a request
+     * with a 4xx other than rate limiting, paused the host, or the
+     * certificate did not match the host or the key. The pending order has
+     * been dropped then. 0 on success and for transient failures.
+     */
+    int terminal;
+    int resumed; /* the job went on with a stored pending order */
 };
 
-/* acme_order_cb runs once per started job, on the loop thread, never inside acme_order_start. */
+/*
+ * acme_order_cb runs once per started job, on the loop thread, never inside
+ * acme_order_start. Store changes the callback queues into the committer's
+ * batch land in the same transaction as the job's own last changes (the
+ * TXT withdrawal, the pending order's deletion).
+ */
 typedef void (*acme_order_cb)(void *arg, const struct acme_order_result *r);
 
 struct acme_order_job;
@@ -96,17 +187,18 @@ struct acme_order_job;
  * acme_order_start starts the pipeline for o->host and, when out is not
  * NULL, sets *out to the job (valid until the callback returns, for
  * acme_order_cancel). Returns 0, or CF_EUSAGE (a missing option, a client
- * without a directory) or CF_EHOSTNAME (no challenge target for the host),
- * in which case cb never runs.
+ * without a directory, an unknown key type, a replaces value that is not a
+ * certificate identifier) or CF_EHOSTNAME (no challenge target for the
+ * host), in which case cb never runs.
  */
 int acme_order_start(struct acme_order_job **out, const struct acme_order_opts *o, acme_order_cb cb,
                      void *arg);
 
 /*
  * acme_order_cancel asks the job to stop: the callback runs with
- * CF_ECANCELED, after the TXT record is withdrawn, once the request or
- * check in flight has come back (on the next loop turn if it was waiting on
- * its timer); never inside this call. No-op once the job finished.
+ * CF_ECANCELED on the next loop turn, never inside this call, after the TXT
+ * record is withdrawn; a request in flight is abandoned. The pending order
+ * is kept (a later run may resume it). No-op once the job finished.
  */
 void acme_order_cancel(struct acme_order_job *j);
 

@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "proto.h"
+#include "timeutil.h"
 
 static json_t *load(const char *json, size_t len, const char **err)
 {
@@ -143,6 +144,13 @@ int acme_problem_is(const struct acme_problem *p, const char *name)
            strcmp(p->type + sizeof(prefix) - 1, name) == 0;
 }
 
+int acme_problem_is_paused(const struct acme_problem *p)
+{
+    /* See proto.h for where this rule comes from. */
+    return strstr(p->detail, "temporarily prevented from requesting certificates") != NULL ||
+           strstr(p->detail, "/sfe/v1/unpause") != NULL;
+}
+
 static const char *const status_names[] = {"unknown",    "pending",     "ready",
                                            "processing", "valid",       "invalid",
                                            "expired",    "deactivated", "revoked"};
@@ -199,6 +207,12 @@ int acme_order_parse(struct acme_order *o, const char *json, size_t len, const c
     }
     if (o->status == ACME_ST_VALID && !o->certificate[0]) {
         *err = "valid order without a certificate URL";
+        goto out;
+    }
+    /* RFC 8555 §7.1.3: expires is an RFC 3339 date (required for pending and valid orders). */
+    json_t *ex = json_object_get(root, "expires");
+    if (ex && (!json_is_string(ex) || cf_time_parse(&o->expires, json_string_value(ex)) != 0)) {
+        *err = "expires is not an RFC 3339 date";
         goto out;
     }
     json_t *e = json_object_get(root, "error");
@@ -267,6 +281,80 @@ int acme_authz_parse(struct acme_authz *az, const char *json, size_t len, const 
 out:
     json_decref(root);
     return rc;
+}
+
+/* get_time reads a required RFC 3339 string member into *out; -1 if absent or malformed. */
+static int get_time(json_t *o, const char *key, int64_t *out)
+{
+    char s[64];
+    if (get_str(o, key, s, sizeof(s)) != 0 || !s[0])
+        return -1;
+    return cf_time_parse(out, s) == 0 ? 0 : -1;
+}
+
+int acme_renewal_info_parse(struct acme_renewal_info *ri, const char *json, size_t len,
+                            const char **err)
+{
+    memset(ri, 0, sizeof(*ri));
+    if (len > ACME_RENEWAL_INFO_MAX) {
+        *err = "renewalInfo larger than 16 KiB";
+        return CF_EPARSE;
+    }
+    json_t *root = load(json, len, err);
+    if (!root)
+        return CF_EPARSE;
+    int rc = CF_EPARSE;
+    /* RFC 9773 §4.2: suggestedWindow {start, end} is required; explanationURL optional. */
+    json_t *w = json_object_get(root, "suggestedWindow");
+    if (!json_is_object(w)) {
+        *err = "renewalInfo without a suggestedWindow object";
+        goto out;
+    }
+    if (get_time(w, "start", &ri->start) || get_time(w, "end", &ri->end)) {
+        *err = "suggestedWindow start or end missing or not an RFC 3339 date";
+        goto out;
+    }
+    /* §4.2: an end equal to or before the start makes the object invalid. */
+    if (ri->end <= ri->start) {
+        *err = "suggestedWindow ends before it starts";
+        goto out;
+    }
+    if (get_str(root, "explanationURL", ri->explanation_url, sizeof(ri->explanation_url)) != 0) {
+        *err = "explanationURL is not a string or too long";
+        goto out;
+    }
+    if (ri->explanation_url[0] && strncmp(ri->explanation_url, "https://", 8) != 0 &&
+        strncmp(ri->explanation_url, "http://", 7) != 0) {
+        *err = "explanationURL is not an http(s) URL";
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    if (rc)
+        memset(ri, 0, sizeof(*ri));
+    return rc;
+}
+
+int acme_ari_cert_id_ok(const char *id)
+{
+    size_t n = 0, dots = 0, part = 0;
+    for (const char *p = id; *p; p++, n++) {
+        char c = *p;
+        if (n >= ACME_ARI_CERT_ID_MAX)
+            return 0;
+        if (c == '.') {
+            if (part == 0 || ++dots > 1)
+                return 0;
+            part = 0;
+            continue;
+        }
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return 0;
+        part++;
+    }
+    return dots == 1 && part > 0;
 }
 
 /* sign_flattened appends {"protected","payload","signature"} for a protected header. */

@@ -61,6 +61,20 @@ int acme_problem_parse(struct acme_problem *p, const char *json, size_t len);
 /* acme_problem_is returns 1 when p's type is urn:ietf:params:acme:error:<name>. */
 int acme_problem_is(const struct acme_problem *p, const char *name);
 
+/*
+ * acme_problem_is_paused returns 1 when p is Let's Encrypt's refusal of a
+ * newOrder for an (account, identifier) pair it paused after failed
+ * validations ("automatic pausing of zombie clients", December 2024). The
+ * rule: LE sends no problem type of its own for it (Boulder answers with
+ * rateLimited, 429; some deployments were seen with unauthorized, 403), so
+ * the detail text decides, whatever the type: it begins "Your account is
+ * temporarily prevented from requesting certificates for <names>" and ends
+ * with a link to the unpause portal (".../sfe/v1/unpause?jwt=..."). Either
+ * marker counts (the detail may be cut at ACME_DETAIL_MAX). Only a person
+ * can unpause, on that portal: retrying is pointless until then.
+ */
+int acme_problem_is_paused(const struct acme_problem *p);
+
 /* Object states (RFC 8555 §7.1.6). */
 enum acme_status {
     ACME_ST_UNKNOWN = 0,
@@ -82,6 +96,7 @@ struct acme_order {
     char authz[ACME_MAX_AUTHZ][ACME_URL_MAX];
     char finalize[ACME_URL_MAX];
     char certificate[ACME_URL_MAX]; /* "" until valid */
+    int64_t expires;                /* Unix seconds; 0 when the CA gave none */
     int has_error;
     struct acme_problem error;
 };
@@ -100,6 +115,36 @@ struct acme_authz {
     struct acme_problem error;
 };
 int acme_authz_parse(struct acme_authz *a, const char *json, size_t len, const char **err);
+
+/*
+ * RFC 9773 §4.2: a RenewalInfo object, the CA's suggested renewal window
+ * for one certificate. Smaller than the other documents: a window and a URL.
+ */
+#define ACME_RENEWAL_INFO_MAX ((size_t)16 * 1024)
+struct acme_renewal_info {
+    int64_t start, end;                 /* suggestedWindow, Unix seconds; end > start */
+    char explanation_url[ACME_URL_MAX]; /* "" when absent */
+};
+
+/*
+ * acme_renewal_info_parse parses a RenewalInfo object. Returns 0, or
+ * CF_EPARSE with *err naming the problem: larger than
+ * ACME_RENEWAL_INFO_MAX, not a JSON object, suggestedWindow missing, start
+ * or end missing or not RFC 3339, end not after start (§4.2: such an object
+ * is invalid and is treated as no answer at all), or an explanationURL that
+ * is not an http(s) URL shorter than ACME_URL_MAX.
+ */
+int acme_renewal_info_parse(struct acme_renewal_info *ri, const char *json, size_t len,
+                            const char **err);
+
+/*
+ * acme_ari_cert_id_ok returns 1 when id looks like an RFC 9773 §4.1
+ * certificate identifier: two non-empty base64url parts joined by one '.',
+ * at most ACME_ARI_CERT_ID_MAX octets; 0 otherwise. It goes into a URL
+ * path and a newOrder payload, so nothing else is let through.
+ */
+#define ACME_ARI_CERT_ID_MAX 512
+int acme_ari_cert_id_ok(const char *id);
 
 /*
  * acme_jws_build appends a flattened JWS (RFC 8555 §6.2, RFC 7515 §7.2.2)

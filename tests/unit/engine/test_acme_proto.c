@@ -1,12 +1,15 @@
 /*
  * test_acme_proto.c - the ACME message layer: directory, problems, orders,
- * authorizations, JWS, EAB, key change, dns-01 values, the nonce pool.
+ * authorizations, JWS, EAB, key change, dns-01 values, the nonce pool,
+ * RenewalInfo objects (RFC 9773), certificate identifiers and the paused
+ * answer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -291,13 +294,139 @@ static void test_nonce_pool(void **state)
     assert_string_equal(out, n);
 }
 
+/* A well-formed suggestedWindow's members, for the documents below. */
+#define WINDOW "\"start\":\"2025-01-02T04:00:00Z\",\"end\":\"2025-01-03T04:00:00Z\""
+
+static void test_renewal_info(void **state)
+{
+    (void)state;
+    struct acme_renewal_info ri;
+    const char *err = NULL;
+    /* RFC 9773 §4.2's example shape. */
+    static const char good[] = "{\"suggestedWindow\":{" WINDOW "},"
+                               "\"explanationURL\":\"https://acme.example.com/docs/ari\"}";
+    assert_int_equal(acme_renewal_info_parse(&ri, good, strlen(good), &err), 0);
+    assert_int_equal(ri.start, 1735790400);
+    assert_int_equal(ri.end, 1735790400 + 86400);
+    assert_string_equal(ri.explanation_url, "https://acme.example.com/docs/ari");
+    /* explanationURL is optional; offsets and fractions are RFC 3339. */
+    static const char bare[] = "{\"suggestedWindow\":{\"start\":\"2025-01-02T05:00:00.5+01:00\","
+                               "\"end\":\"2025-01-02T04:00:01Z\"},\"extra\":[1,2]}";
+    assert_int_equal(acme_renewal_info_parse(&ri, bare, strlen(bare), &err), 0);
+    assert_int_equal(ri.start, 1735790400);
+    assert_int_equal(ri.end, 1735790401);
+    assert_string_equal(ri.explanation_url, "");
+
+    static const char *const bad[] = {
+        "",
+        "nonsense",
+        "[]",
+        "{}",
+        "{\"suggestedWindow\":\"soon\"}",
+        "{\"suggestedWindow\":{\"start\":\"2025-01-02T04:00:00Z\"}}",
+        "{\"suggestedWindow\":{\"start\":\"2025-01-02\",\"end\":\"2025-01-03\"}}",
+        "{\"suggestedWindow\":{\"start\":1735790400,\"end\":1735876800}}",
+        "{\"suggestedWindow\":{\"start\":\"2025-13-02T04:00:00Z\","
+        "\"end\":\"2025-01-03T04:00:00Z\"}}",
+        "{\"suggestedWindow\":{" WINDOW "},\"explanationURL\":42}",
+        "{\"suggestedWindow\":{" WINDOW "},\"explanationURL\":\"javascript:alert(1)\"}",
+        "{\"suggestedWindow\":{" WINDOW ",\"start\":\"2025-01-02T04:00:00Z\"}}", /* duplicate */
+        "{\"suggestedWindow\":{\"start\":\"2025-01-02T04:00:00Z\\u0000\","
+        "\"end\":\"2025-01-03T04:00:00Z\"}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err = NULL;
+        assert_int_equal(acme_renewal_info_parse(&ri, bad[i], strlen(bad[i]), &err), CF_EPARSE);
+        assert_non_null(err);
+        assert_int_equal(ri.start, 0);
+    }
+    /* §4.2: an end equal to or before the start is invalid. */
+    static const char backwards[] = "{\"suggestedWindow\":{\"start\":\"2025-01-03T04:00:00Z\","
+                                    "\"end\":\"2025-01-02T04:00:00Z\"}}";
+    assert_int_equal(acme_renewal_info_parse(&ri, backwards, strlen(backwards), &err), CF_EPARSE);
+    assert_non_null(strstr(err, "before"));
+    static const char empty[] = "{\"suggestedWindow\":{\"start\":\"2025-01-03T04:00:00Z\","
+                                "\"end\":\"2025-01-03T04:00:00Z\"}}";
+    assert_int_equal(acme_renewal_info_parse(&ri, empty, strlen(empty), &err), CF_EPARSE);
+    /* Huge documents are refused before parsing; an over-long URL too. */
+    size_t n = ACME_RENEWAL_INFO_MAX + 100;
+    char *huge = malloc(n + 1);
+    int off = snprintf(huge, n, "{\"suggestedWindow\":{" WINDOW "},\"pad\":\"");
+    memset(huge + off, 'a', n - (size_t)off - 2);
+    memcpy(huge + n - 2, "\"}", 3);
+    assert_int_equal(acme_renewal_info_parse(&ri, huge, n, &err), CF_EPARSE);
+    assert_non_null(strstr(err, "larger"));
+    off = snprintf(huge, n, "{\"suggestedWindow\":{" WINDOW "},\"explanationURL\":\"https://");
+    size_t len = (size_t)off + ACME_URL_MAX + 2;
+    memset(huge + off, 'a', len - (size_t)off - 2);
+    memcpy(huge + len - 2, "\"}", 3);
+    assert_int_equal(acme_renewal_info_parse(&ri, huge, len, &err), CF_EPARSE);
+    free(huge);
+}
+
+static void test_ari_cert_id_and_paused(void **state)
+{
+    (void)state;
+    /* RFC 9773 §4.1's example. */
+    assert_true(acme_ari_cert_id_ok("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"));
+    assert_false(acme_ari_cert_id_ok(""));
+    assert_false(acme_ari_cert_id_ok("aYhba4dGQEHhs3uEe6CuLN4ByNQ"));
+    assert_false(acme_ari_cert_id_ok(".AIdlQyE"));
+    assert_false(acme_ari_cert_id_ok("aYhba4dG."));
+    assert_false(acme_ari_cert_id_ok("a.b.c"));
+    assert_false(acme_ari_cert_id_ok("a/../b.c"));
+    assert_false(acme_ari_cert_id_ok("aYhba4dG=.AIdlQyE"));
+    char long_id[ACME_ARI_CERT_ID_MAX + 8];
+    memset(long_id, 'a', sizeof(long_id) - 1);
+    long_id[10] = '.';
+    long_id[sizeof(long_id) - 1] = '\0';
+    assert_false(acme_ari_cert_id_ok(long_id));
+
+    /* Let's Encrypt's paused answer, as Boulder words it, whatever the type. */
+    struct acme_problem p;
+    static const char paused[] =
+        "{\"type\":\"urn:ietf:params:acme:error:rateLimited\",\"status\":429,\"detail\":\"Your "
+        "account is temporarily prevented from requesting certificates for www.example.com and "
+        "possibly others. Please visit: "
+        "https://portal.letsencrypt.org/sfe/v1/unpause?jwt=abc.def.ghi\"}";
+    assert_int_equal(acme_problem_parse(&p, paused, strlen(paused)), 0);
+    assert_true(acme_problem_is_paused(&p));
+    assert_true(acme_problem_is(&p, "rateLimited"));
+    static const char paused403[] =
+        "{\"type\":\"urn:ietf:params:acme:error:unauthorized\",\"status\":403,\"detail\":\"Please "
+        "visit https://portal.letsencrypt.org/sfe/v1/unpause?jwt=x\"}";
+    assert_int_equal(acme_problem_parse(&p, paused403, strlen(paused403)), 0);
+    assert_true(acme_problem_is_paused(&p));
+    /* An ordinary rate limit is not a pause. */
+    static const char limited[] =
+        "{\"type\":\"urn:ietf:params:acme:error:rateLimited\",\"status\":429,\"detail\":\"too many "
+        "new orders (300) from this account in the last 3h0m0s, retry after 2025-01-02 "
+        "04:00:00 UTC: see https://letsencrypt.org/docs/rate-limits/#new-orders-per-account\"}";
+    assert_int_equal(acme_problem_parse(&p, limited, strlen(limited)), 0);
+    assert_false(acme_problem_is_paused(&p));
+
+    /* An order's expires is read; a malformed one refuses the order. */
+    struct acme_order o;
+    const char *err;
+    static const char expiring[] =
+        "{\"status\":\"ready\",\"expires\":\"2025-01-09T00:00:00Z\",\"authorizations\":"
+        "[\"https://a\"],\"finalize\":\"https://f\"}";
+    assert_int_equal(acme_order_parse(&o, expiring, strlen(expiring), &err), 0);
+    assert_int_equal(o.expires, 1736380800);
+    static const char bad_expiry[] =
+        "{\"status\":\"ready\",\"expires\":\"next week\","
+        "\"authorizations\":[\"https://a\"],\"finalize\":\"https://f\"}";
+    assert_int_equal(acme_order_parse(&o, bad_expiry, strlen(bad_expiry), &err), CF_EPARSE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_directory),   cmocka_unit_test(test_problem),
-        cmocka_unit_test(test_order),       cmocka_unit_test(test_authz),
-        cmocka_unit_test(test_jws),         cmocka_unit_test(test_eab_and_key_change),
-        cmocka_unit_test(test_dns01_value), cmocka_unit_test(test_nonce_pool),
+        cmocka_unit_test(test_directory),    cmocka_unit_test(test_problem),
+        cmocka_unit_test(test_order),        cmocka_unit_test(test_authz),
+        cmocka_unit_test(test_jws),          cmocka_unit_test(test_eab_and_key_change),
+        cmocka_unit_test(test_dns01_value),  cmocka_unit_test(test_nonce_pool),
+        cmocka_unit_test(test_renewal_info), cmocka_unit_test(test_ari_cert_id_and_paused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
