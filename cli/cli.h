@@ -37,6 +37,10 @@ int cmd_version(struct cli *c, int argc, char **argv);
 int cmd_check(struct cli *c, int argc, char **argv);
 int cmd_serve_dns(struct cli *c, int argc, char **argv);
 int cmd_rotate_account_key(struct cli *c, int argc, char **argv);
+int cmd_run(struct cli *c, int argc, char **argv);
+int cmd_report(struct cli *c, int argc, char **argv);
+int cmd_export(struct cli *c, int argc, char **argv);
+int cmd_rearm(struct cli *c, int argc, char **argv);
 
 /*
  * cli_check_backends verifies at run time that crypto symbols come from the

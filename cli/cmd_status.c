@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "err.h"
 #include "hostname.h"
+#include "policy.h"
 #include "timeutil.h"
 
 enum out_format { FMT_TEXT, FMT_CSV, FMT_JSON };
@@ -333,6 +334,49 @@ int cmd_remove(struct cli *c, int argc, char **argv)
     rc = store_batch_commit(b);
     if (rc) {
         cli_error("remove: %s", cf_strerror(rc));
+        status = EXIT_FATAL;
+    }
+    store_batch_free(b);
+    free(rec);
+    return status;
+}
+
+/*
+ * cmd_rearm: `certfleet rearm HOST...` is the operator's "try again" for a
+ * stopped host (failing, paused by the CA, never live, removed...): it
+ * goes back to active when it holds a valid certificate, else to awaiting
+ * its delegation, with its failure history cleared, due at once.
+ */
+int cmd_rearm(struct cli *c, int argc, char **argv)
+{
+    int rc;
+    if (argc < 2) {
+        cli_error("rearm: name at least one HOST");
+        return EXIT_USAGE;
+    }
+    if ((rc = cli_load_config(c)) || (rc = cli_open_store(c)))
+        return rc;
+    struct host_record *rec = xmalloc(sizeof(*rec));
+    struct store_batch *b = store_batch_new(c->st);
+    int64_t now = cf_wall_ms() / 1000;
+    int status = EXIT_DONE;
+    for (int i = 1; i < argc; i++) {
+        rc = lookup_host(c, "rearm", argv[i], rec);
+        if (rc) {
+            status = rc > status ? rc : status;
+            continue;
+        }
+        if (rec->state != HOST_STOPPED && rec->failures == 0) {
+            printf("%s is %s: nothing to re-arm\n", rec->name, host_state_name(rec->state));
+            continue;
+        }
+        sched_rearm(rec, now);
+        store_batch_put_host(b, rec);
+        printf("re-armed %s: %s\n", rec->name, host_state_name(rec->state));
+    }
+    rc = store_batch_commit(b);
+    if (rc) {
+        cli_error("rearm: %s", cf_strerror(rc));
         status = EXIT_FATAL;
     }
     store_batch_free(b);

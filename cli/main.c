@@ -24,8 +24,14 @@ static const char usage_text[] =
     "       [--validation-ns NAME[=ADDR]]...   nameservers of the validation zone (glue)\n"
     "  import [FILE|-]                 one hostname a line, or CSV with a header\n"
     "  instructions [--format csv|json] [HOST...]\n"
+    "  run [--concurrency N] [--order-concurrency N] [--limit N] [--deadline DURATION]\n"
+    "      [--order-deadline DURATION] [--dry-run] [--rate-limits SPEC]\n"
+    "      [--now TIME]                test clock (RFC 3339); needs CERTFLEET_TEST_CLOCK=1\n"
     "  status [--json] [HOST]\n"
+    "  report leftover|offboarded|never-live|failing|expiring [--format csv|json] [--within D]\n"
+    "  export HOST [--out DIR]         certificate chain and key (0600) as PEM files\n"
     "  remove HOST...\n"
+    "  rearm HOST...                   retry a stopped (failing, paused, never-live) host\n"
     "  check [--json|--quiet] [--only delegation|liveness] [--concurrency N] [HOST...]\n"
     "  rotate-account-key              roll the ACME account over to a new key\n"
     "  serve-dns [--listen ADDR:PORT]...   the validation zone's authoritative server\n"
@@ -83,6 +89,10 @@ static const struct {
     {"version", cmd_version, 0},
     {"serve-dns", cmd_serve_dns, 1},
     {"rotate-account-key", cmd_rotate_account_key, 1},
+    {"run", cmd_run, 1},
+    {"report", cmd_report, 1},
+    {"export", cmd_export, 1},
+    {"rearm", cmd_rearm, 1},
 };
 
 int main(int argc, char **argv)
