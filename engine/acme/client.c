@@ -64,6 +64,9 @@ struct acme_client {
     const struct crypto_key *key; /* the account key: switches on a keyChange 200 */
     char *directory_url;
     char *contact;
+    char *eab_kid;
+    unsigned char *eab_key;
+    size_t eab_key_len;
     char *account_url;
     int max_retries;
     enum client_state state;
@@ -111,6 +114,10 @@ static void client_destroy(struct acme_client *c)
 {
     free(c->directory_url);
     free(c->contact);
+    free(c->eab_kid);
+    if (c->eab_key)
+        memset(c->eab_key, 0, c->eab_key_len);
+    free(c->eab_key);
     free(c->account_url);
     free(c);
 }
@@ -448,6 +455,21 @@ static int start_new_account(struct acme_client *c)
         buf_putc(&p, ']');
         buf_cleanup(&m);
     }
+    if (c->eab_kid) {
+        /* RFC 8555 §7.3.4: the binding is a JWS over our JWK, MACed with the CA's key. */
+        buf_puts(&p, ",\"externalAccountBinding\":");
+        int err =
+            acme_eab_build(&p, c->key, c->eab_kid, c->eab_key, c->eab_key_len, c->dir.new_account);
+        if (err) {
+            buf_cleanup(&p);
+            op_free(op);
+            return err;
+        }
+    } else if (c->dir.external_account_required) {
+        buf_cleanup(&p);
+        op_free(op);
+        return CF_ECONFIG;
+    }
     buf_putc(&p, '}');
     op->use_jwk = 1;
     op->url = xstrdup(c->dir.new_account);
@@ -491,7 +513,10 @@ static void on_directory_done(void *arg, const struct http_resp *r)
         goto out_unbusy;
     }
     int err = start_new_account(c);
-    if (err)
+    if (err == CF_ECONFIG)
+        start_finish(c, err,
+                     "the CA requires External Account Binding (init --eab-kid --eab-hmac-file)");
+    else if (err)
         start_finish(c, err, cf_strerror(err));
 out_unbusy:
     client_unbusy(c);
@@ -515,6 +540,12 @@ int acme_client_new(struct acme_client **out, uv_loop_t *loop, struct http_clien
         c->contact = xstrdup(o->contact_email);
     if (o->account_url && o->account_url[0])
         c->account_url = xstrdup(o->account_url);
+    if (o->eab_kid && o->eab_kid[0] && o->eab_key && o->eab_key_len) {
+        c->eab_kid = xstrdup(o->eab_kid);
+        c->eab_key = xmalloc(o->eab_key_len);
+        memcpy(c->eab_key, o->eab_key, o->eab_key_len);
+        c->eab_key_len = o->eab_key_len;
+    }
     c->max_retries =
         o->max_bad_nonce_retries ? o->max_bad_nonce_retries : ACME_CLIENT_BAD_NONCE_RETRIES;
     acme_nonce_pool_init(&c->pool);

@@ -36,6 +36,15 @@ struct acme_client_opts {
     const struct crypto_key *account_key; /* borrowed; outlives the client */
     const char *account_url;              /* NULL or "": register at start; copied */
     int max_bad_nonce_retries;            /* 0: ACME_CLIENT_BAD_NONCE_RETRIES */
+    /*
+     * External Account Binding (RFC 8555 §7.3.4), for CAs that require one:
+     * the key ID and the MAC key (raw bytes, copied) the CA handed out. A
+     * new account then carries the binding; without one, a directory whose
+     * meta says externalAccountRequired fails the start with CF_ECONFIG.
+     */
+    const char *eab_kid;
+    const void *eab_key;
+    size_t eab_key_len;
 };
 
 /*

@@ -853,6 +853,39 @@ static int limits_save(struct run *r)
     return rc;
 }
 
+/*
+ * load_eab reads the EAB MAC key file (the CA's base64url text; surrounding
+ * whitespace ignored) into key. Returns 0, or sets the fatal error naming the
+ * file.
+ */
+static int load_eab(struct run *r, struct buf *key)
+{
+    const char *path = r->o->cfg->eab_hmac_file;
+    char text[1024];
+    size_t n;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        set_fatal(r, CF_ECONFIG, "the EAB MAC key file %s cannot be read", path);
+        return CF_ECONFIG;
+    }
+    n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char *p = text;
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+        p++;
+    n = strlen(p);
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r' || p[n - 1] == '\n'))
+        n--;
+    int rc = n ? crypto_b64url_decode(key, p, n) : CF_EPARSE;
+    memset(text, 0, sizeof(text));
+    if (rc || key->len == 0) {
+        set_fatal(r, CF_ECONFIG, "the EAB MAC key in %s is not base64url", path);
+        return CF_ECONFIG;
+    }
+    return 0;
+}
+
 /* setup_network starts the clients of a real run (not a dry run). */
 static int setup_network(struct run *r)
 {
@@ -908,7 +941,21 @@ static int setup_network(struct run *r)
     co.contact_email = cfg->email;
     co.account_key = r->account_key;
     co.account_url = r->account_url;
+    struct buf eab;
+    buf_init(&eab);
+    if (cfg->eab_kid[0] && !r->account_url[0]) {
+        if ((rc = load_eab(r, &eab)) != 0) {
+            buf_cleanup(&eab);
+            return rc;
+        }
+        co.eab_kid = cfg->eab_kid;
+        co.eab_key = eab.data;
+        co.eab_key_len = eab.len;
+    }
     rc = acme_client_new(&r->client, &r->loop, r->http, &co);
+    if (eab.data)
+        memset(eab.data, 0, eab.len);
+    buf_cleanup(&eab);
     if (rc == 0)
         rc = acme_client_start(r->client, on_account, r);
     if (rc)

@@ -117,7 +117,7 @@ class Pebble:
     """One pebble on addr:port (ACME) and addr:mgmt_port (management)."""
 
     def __init__(self, workdir, addr=PEBBLE_ADDR, port=14000, mgmt_port=15000,
-                 dns_server=RESOLVER + ":53", env_extra=None, name="pebble"):
+                 dns_server=RESOLVER + ":53", env_extra=None, name="pebble", eab_keys=None):
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
         self.addr, self.port, self.mgmt_port = addr, port, mgmt_port
@@ -137,7 +137,10 @@ class Pebble:
                 "certificate": self.cert_file, "privateKey": self.key_file,
                 # http-01/tls-alpn-01 ports: unused by DNS-01 tests.
                 "httpPort": 5002, "tlsPort": 5001,
-                "ocspResponderURL": "", "externalAccountBindingRequired": False}}, f, indent=1)
+                "ocspResponderURL": "",
+                # eab_keys: {kid: base64url MAC key}; new accounts then need a binding.
+                "externalAccountBindingRequired": bool(eab_keys),
+                "externalAccountMACKeys": dict(eab_keys or {})}}, f, indent=1)
         self.log = os.path.join(self.dir, "pebble.log")
         self.ssl = ssl.create_default_context(cafile=self.ca_file)
         self.proc = None
@@ -296,7 +299,7 @@ class AcmeWorld:
     its cache for one more second (TTLs are 1 s): use wait_chain().
     """
 
-    def __init__(self, workdir, pebble_env=None, customer_zones=CUSTOMER_ZONES,
+    def __init__(self, workdir, pebble_env=None, customer_zones=CUSTOMER_ZONES, eab_keys=None,
                  validation_zone=VALIDATION_ZONE, start_pebble=True):
         self.workdir = workdir
         self.zone = validation_zone
@@ -320,7 +323,8 @@ class AcmeWorld:
         self.unbound = dnsenv.Unbound(workdir, RESOLVER, stubs=stubs,
                                       nxdomain=["elsewhere.test"])
         if start_pebble:
-            self.pebble = Pebble(workdir, dns_server="%s:53" % RESOLVER, env_extra=pebble_env)
+            self.pebble = Pebble(workdir, dns_server="%s:53" % RESOLVER, env_extra=pebble_env,
+                                 eab_keys=eab_keys)
 
     # ---- customer zones -------------------------------------------------
 
