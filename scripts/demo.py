@@ -7,8 +7,8 @@ certificate, two knotd serving the sample customers' zones and the CDN's
 zone, and unbound as the recursive resolver. The customers of
 examples/fleet.csv are in various stages of onboarding:
 
-    www.shop-one.test, *.shop-one.test   CNAME created, site served by the CDN
-    shop-one.test                        CNAME created, site still elsewhere
+    www.shop-one.test                    CNAME created, site served by the CDN
+    shop-one.test, *.shop-one.test       one CNAME for both, site still elsewhere
     static.widgets.test                  CNAME created, site served by the CDN
     api.xn--bcher-kva.test               no CNAME yet (waits for its delegation)
 
@@ -45,7 +45,7 @@ def main():
         world = acmeenv.AcmeWorld(wd.path, customer_zones=(
             "shop-one.test", "widgets.test", "xn--bcher-kva.test"))
         world.set_host("www.shop-one.test")
-        world.set_host("*.shop-one.test")
+        # The apex and its wildcard share one CNAME (_acme-challenge.shop-one.test).
         world.set_host("shop-one.test", live="198.51.100.20")
         world.set_host("static.widgets.test")
         world.set_host("api.xn--bcher-kva.test", delegate=False)
