@@ -229,8 +229,12 @@ static void withdraw(struct acme_order_job *j)
 {
     if (!j->published)
         return;
-    /* Queued into this iteration's group commit; a failed commit is logged there. */
-    store_batch_txt_del(committer_batch(j->o.commit), j->target, j->txt_value);
+    if (j->o.rfc2136)
+        /* RFC 2136 §2.5.4; a failure is logged by the provisioner, and harmless. */
+        rfc2136_del_txt(j->o.rfc2136, j->target, j->txt_value, NULL, NULL);
+    else
+        /* Queued into this iteration's group commit; a failed commit is logged there. */
+        store_batch_txt_del(committer_batch(j->o.commit), j->target, j->txt_value);
     j->published = 0;
 }
 
@@ -815,8 +819,12 @@ static void withdraw_leftover(struct acme_order_job *j)
 {
     struct buf v;
     buf_init(&v);
-    if (j->ch_token[0] && acme_dns01_value(&v, j->ch_token, j->o.account_key) == 0)
-        store_batch_txt_del(committer_batch(j->o.commit), j->target, v.data);
+    if (j->ch_token[0] && acme_dns01_value(&v, j->ch_token, j->o.account_key) == 0) {
+        if (j->o.rfc2136)
+            rfc2136_del_txt(j->o.rfc2136, j->target, v.data, NULL, NULL);
+        else
+            store_batch_txt_del(committer_batch(j->o.commit), j->target, v.data);
+    }
     buf_cleanup(&v);
 }
 
@@ -872,6 +880,20 @@ static void on_published(struct acme_order_job *j, int status)
     check_txt(j);
 }
 
+/* on_rfc2136_added: the primary answered the UPDATE that adds our value. */
+static void on_rfc2136_added(void *arg, int status, const char *detail)
+{
+    struct acme_order_job *j = wait_done(arg);
+    if (!j)
+        return;
+    if (status) {
+        j->published = 0;
+        fail(j, status, "publishing TXT at %s: %s", j->target, detail);
+        return;
+    }
+    on_published(j, 0);
+}
+
 /* publish writes the dns-01 value at the host's challenge target (RFC 8555 §8.4). */
 static void publish(struct acme_order_job *j)
 {
@@ -889,9 +911,14 @@ static void publish(struct acme_order_job *j)
     withdraw(j);
     str_copy(j->txt_value, sizeof(j->txt_value), v.data);
     buf_cleanup(&v);
+    j->published = 1;
+    if (j->o.rfc2136) {
+        /* One UPDATE per loop iteration carries every job's value (rfc2136.h). */
+        rfc2136_add_txt(j->o.rfc2136, j->target, j->txt_value, on_rfc2136_added, wait_new(j));
+        return;
+    }
     /* Published with this iteration's group commit; propagation starts once it is durable. */
     store_batch_txt_add(committer_batch(j->o.commit), j->target, j->txt_value);
-    j->published = 1;
     commit_then(j, on_published);
 }
 

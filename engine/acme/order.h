@@ -43,6 +43,7 @@
 #include "client.h"
 #include "crypto.h"
 #include "commit.h"
+#include "rfc2136.h"
 #include "store.h"
 
 /* Defaults for the zeros of struct acme_order_opts. */
@@ -96,7 +97,13 @@ struct acme_order_opts {
      * pending orders are read from the store its batches write to. Borrowed.
      */
     struct committer *commit;
-    struct dns_checker *dns;     /* propagation checks; borrowed */
+    struct dns_checker *dns; /* propagation checks; borrowed */
+    /*
+     * Where TXT records go: NULL publishes them in the store (the embedded
+     * server answers from there); else RFC 2136 UPDATEs to the primary of
+     * the validation zone (borrowed), and the step goes on once it answered.
+     */
+    struct rfc2136 *rfc2136;
     const char *validation_zone; /* normalized; copied */
     const char *host;            /* normalized, "*." allowed; copied */
     int propagate_interval_ms;   /* 0: ACME_ORDER_PROPAGATE_INTERVAL_MS */

@@ -34,6 +34,7 @@
 #include "order.h"
 #include "ratelimit.h"
 #include "renewal.h"
+#include "rfc2136.h"
 #include "run.h"
 #include "timeutil.h"
 
@@ -75,6 +76,7 @@ struct run {
     struct dns_checker *dc;
     struct committer *commit;
     struct authsrv *dns;
+    struct rfc2136 *rfc2136; /* TXT records to an external primary, when configured */
     struct crypto_key *account_key;
     struct rl_table *rl;
     struct sched_leveler *level;
@@ -92,6 +94,7 @@ struct run {
     int stopping; /* the deadline passed: start nothing new */
     int torn_down;
     int store_errors;
+    int64_t drain_since_ns;
     char account_url[ACME_URL_MAX];
 };
 
@@ -335,6 +338,7 @@ static int start_order(struct run_host *h)
     o.account_key = r->account_key;
     o.commit = r->commit;
     o.dns = r->dc;
+    o.rfc2136 = r->rfc2136;
     o.validation_zone = r->o->cfg->validation_zone;
     o.host = h->rec.name;
     o.key_type = r->key_type;
@@ -656,6 +660,8 @@ static void teardown_now(struct run *r)
     r->http = NULL;
     authsrv_free(r->dns);
     r->dns = NULL;
+    rfc2136_free(r->rfc2136);
+    r->rfc2136 = NULL;
     if (r->commit) {
         struct committer_stats cs;
         /* The last records (and TXT withdrawals) are committed here. */
@@ -670,9 +676,26 @@ static void teardown_now(struct run *r)
     }
 }
 
+/* The last withdrawals at an RFC 2136 primary get this long to be answered. */
+#define RUN_DRAIN_MS 10000
+
 static void on_finish(uv_timer_t *t)
 {
-    teardown_now(t->data);
+    struct run *r = t->data;
+    /*
+     * Withdrawals queued at the primary are sent on a later loop turn:
+     * wait for them (bounded) rather than cancel them by freeing it.
+     */
+    if (r->rfc2136 && rfc2136_pending(r->rfc2136) > 0) {
+        if (!r->drain_since_ns)
+            r->drain_since_ns = cf_mono_ns();
+        if (cf_mono_ns() - r->drain_since_ns < RUN_DRAIN_MS * 1000000LL) {
+            uv_timer_start(&r->finish_timer, on_finish, 20, 0);
+            return;
+        }
+        log_event(LOG_WARN, "rfc2136_drain_timeout", "server", r->o->cfg->rfc2136_server, NULL);
+    }
+    teardown_now(r);
 }
 
 /*
@@ -912,7 +935,21 @@ static int setup_network(struct run *r)
      * TXT records go to an external primary (RFC 2136) or `certfleet
      * serve-dns` already serves this store at the address.
      */
-    if (cfg->dns_listen[0] && !cfg->rfc2136_server[0]) {
+    if (cfg->rfc2136_server[0]) {
+        struct rfc2136_opts uo;
+        const char *why = NULL;
+        memset(&uo, 0, sizeof(uo));
+        uo.server = cfg->rfc2136_server;
+        uo.zone = cfg->validation_zone;
+        uo.tsig_key_file = cfg->tsig_key_file;
+        rc = rfc2136_new(&r->rfc2136, &r->loop, &uo, &why);
+        if (rc) {
+            set_fatal(r, rc == CF_ECONFIG ? CF_ECONFIG : rc,
+                      "RFC 2136 publishing to %s (key file %s): %s", cfg->rfc2136_server,
+                      cfg->tsig_key_file, why ? why : cf_strerror(rc));
+            return rc;
+        }
+    } else if (cfg->dns_listen[0]) {
         static struct authsrv_conf_space space;
         struct authsrv_opts ao;
         authsrv_opts_from_config(&ao, &space, cfg, NULL);
