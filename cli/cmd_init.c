@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ratelimit.h"
 #include "err.h"
 #include "hostname.h"
 
@@ -117,6 +118,7 @@ int cmd_init(struct cli *c, int argc, char **argv)
         {"rfc2136", required_argument, NULL, 'u'},
         {"tsig-key-file", required_argument, NULL, 's'},
         {"key-type", required_argument, NULL, 'y'},
+        {"rate-limits", required_argument, NULL, 'L'},
         {"validation-ns", required_argument, NULL, 'n'},
         {NULL, 0, NULL, 0},
     };
@@ -202,6 +204,16 @@ int cmd_init(struct cli *c, int argc, char **argv)
             }
             bad = copy_opt(cfg.key_type, sizeof(cfg.key_type), "key-type", optarg);
             break;
+        case 'L': {
+            struct rl_profile prof;
+            char why[256];
+            if (rl_profile_parse(&prof, optarg, why, sizeof(why)) != 0) {
+                cli_error("init: --rate-limits '%s': %s", optarg, why);
+                return EXIT_USAGE;
+            }
+            bad = copy_opt(cfg.rate_limits, sizeof(cfg.rate_limits), "rate-limits", optarg);
+            break;
+        }
         case 'n':
             if (cfg.n_validation_ns == CONFIG_MAX_VALIDATION_NS) {
                 cli_error("init: at most %d --validation-ns", CONFIG_MAX_VALIDATION_NS);

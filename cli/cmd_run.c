@@ -108,6 +108,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
     o.st = c->st;
     o.state_dir = c->state_dir;
     o.plan = o.dry_run ? stdout : NULL;
+    if (!o.rate_limits && c->cfg.rate_limits[0])
+        o.rate_limits = c->cfg.rate_limits;
     if (isatty(STDERR_FILENO)) {
         /* A person is watching: one progress line; only warnings interrupt it. */
         o.progress = stderr;

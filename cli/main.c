@@ -22,6 +22,7 @@ static const char usage_text[] =
     "       [--resolver ADDR[:PORT]] [--dns-listen ADDR:PORT]\n"
     "       [--rfc2136 ADDR[:PORT] --tsig-key-file FILE] [--key-type ec256|ec384|rsa2048|...]\n"
     "       [--validation-ns NAME[=ADDR]]...   nameservers of the validation zone (glue)\n"
+    "       [--rate-limits SPEC]        the CA's limits: letsencrypt, none, or with overrides\n"
     "  import [FILE|-]                 one hostname a line, or CSV with a header\n"
     "  instructions [--format csv|json] [HOST...]\n"
     "  run [--concurrency N] [--order-concurrency N] [--limit N] [--deadline DURATION]\n"

@@ -72,6 +72,7 @@ int config_load(struct config *cfg, const char *dir, char *err, size_t errlen)
         {"dns_listen", cfg->dns_listen, sizeof(cfg->dns_listen)},
         {"rfc2136_server", cfg->rfc2136_server, sizeof(cfg->rfc2136_server)},
         {"tsig_key_file", cfg->tsig_key_file, sizeof(cfg->tsig_key_file)},
+        {"rate_limits", cfg->rate_limits, sizeof(cfg->rate_limits)},
     };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (get_str(root, strs[i].key, strs[i].dst, strs[i].n, err, errlen))
@@ -157,6 +158,7 @@ int config_save(const struct config *cfg, const char *dir, char *err, size_t err
     SET_OPT("dns_listen", cfg->dns_listen);
     SET_OPT("rfc2136_server", cfg->rfc2136_server);
     SET_OPT("tsig_key_file", cfg->tsig_key_file);
+    SET_OPT("rate_limits", cfg->rate_limits);
 #undef SET_OPT
     if (cfg->dns_auth_port)
         json_object_set_new(root, "dns_auth_port", json_integer(cfg->dns_auth_port));

@@ -28,6 +28,12 @@ struct config {
     char tsig_key_file[1024];
     int dns_auth_port; /* port of authoritative servers (tests); 0 = 53 */
     /*
+     * The CA's rate limits (scheduler/ratelimit.h spec: "letsencrypt",
+     * "none", "letsencrypt,new_orders=600/3h"...); "" = by directory URL:
+     * Let's Encrypt's for its directories, none for other CAs.
+     */
+    char rate_limits[512];
+    /*
      * The validation zone's nameservers, "NAME=ADDR" (or "NAME" alone for a
      * server outside the zone), one entry per address; none = ns1.<zone> at
      * the dns_listen address.

@@ -12,6 +12,8 @@ invisible. Then:
 - account key rollover between two batches: `rotate-account-key`, then a
   second batch issues with the new key under the same account URL, and the
   CNAME instructions are byte-identical;
+- rate limits: a CA limit of 3 new orders an hour orders 3 of 6 hosts and
+  defers the rest (not failures); the bucket persists across runs;
 - a frozen CA: pebble stopped with SIGSTOP mid-run; the run ends by its
   deadline (plus the HTTP timeout) with exit 1, the hosts are marked for
   retry (next action within minutes, not left unscheduled), and after SIGCONT
@@ -141,11 +143,14 @@ def frozen(world, state):
     hosts = ["f%02d.example.test" % i for i in range(12)]
     import_hosts(world, state, hosts)
     log = open(os.path.join(state, "frozen-run.log"), "w")
+    orders0 = new_orders(world)
     t0 = time.time()
     # The run's deadline comes before any order's own: the run cancels them.
     p = subprocess.Popen([CF, "--state", state, "run", "--deadline", "12s",
                           "--order-deadline", "60s"], stdout=log, stderr=log)
-    time.sleep(1.0)
+    # Freeze as soon as the first order exists: the others are in flight.
+    while new_orders(world) == orders0 and time.time() - t0 < 10:
+        time.sleep(0.01)
     world.pebble.freeze()
     try:
         rc = p.wait(timeout=120)
@@ -172,6 +177,31 @@ def frozen(world, state):
         R.eq(status(state, h).get("state"), "active", "%s issued once the CA is back" % h)
 
 
+def limits(world, state):
+    """A CA limit of 3 new orders an hour (GCRA: a burst of 3, then one per
+    20 min): the run orders for 3 hosts and defers the others without
+    counting a failure; the bucket survives the process, so a run 25 min
+    later (test clock) orders exactly one more."""
+    hosts = ["l%d.shop.test" % i for i in range(6)]
+    import_hosts(world, state, hosts)
+    spec = "none,new_orders=3/1h"
+    t0 = time.time()
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+    p = cf(state, "run", "--rate-limits", spec, "--now", iso(t0), check_rc=0)
+    print(p.stdout, flush=True)
+    active = [h for h in hosts if status(state, h).get("state") == "active"]
+    R.eq(len(active), 3, "3 of 6 hosts ordered under new_orders=3/1h")
+    R.check("rate limited (later)         3" in p.stdout, "the summary counts 3 rate limited")
+    waiting = [h for h in hosts if h not in active]
+    for h in waiting:
+        s = status(state, h)
+        R.eq(s.get("failures"), 0, "%s: a rate limit is not a failure" % h)
+    p = cf(state, "run", "--rate-limits", spec, "--now", iso(t0 + 25 * 60), check_rc=0)
+    print(p.stdout, flush=True)
+    active2 = [h for h in hosts if status(state, h).get("state") == "active"]
+    R.eq(len(active2), 4, "one more order 25 min later: the bucket was kept in the store")
+
+
 def main():
     wd = dnsenv.Workdir("/tmp/cf-integ-run-faults-")
     state = os.path.join(wd.path, "state")
@@ -181,6 +211,7 @@ def main():
         world.certfleet_init(CF, state)
         crash(world, state)
         rollover(world, state)
+        limits(world, state)
         frozen(world, state)
         R.check(not any("PRIVATE KEY" in x for x in LOGS), "no private key in any log")
         world.stop()
