@@ -38,6 +38,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
                                          {"dry-run", no_argument, NULL, 'n'},
                                          {"now", required_argument, NULL, 't'},
                                          {"rate-limits", required_argument, NULL, 'r'},
+                                         {"stats-json", required_argument, NULL, 's'},
                                          {NULL, 0, NULL, 0}};
     struct run_opts o;
     struct run_summary sum;
@@ -90,6 +91,9 @@ int cmd_run(struct cli *c, int argc, char **argv)
         }
         case 'r':
             o.rate_limits = optarg;
+            break;
+        case 's':
+            o.stats_json = optarg;
             break;
         default:
             return EXIT_USAGE;

@@ -26,7 +26,7 @@ static const char usage_text[] =
     "  import [FILE|-]                 one hostname a line, or CSV with a header\n"
     "  instructions [--format csv|json] [HOST...]\n"
     "  run [--concurrency N] [--order-concurrency N] [--limit N] [--deadline DURATION]\n"
-    "      [--order-deadline DURATION] [--dry-run] [--rate-limits SPEC]\n"
+    "      [--order-deadline DURATION] [--dry-run] [--rate-limits SPEC] [--stats-json FILE]\n"
     "      [--now TIME]                test clock (RFC 3339); needs CERTFLEET_TEST_CLOCK=1\n"
     "  status [--json] [HOST]\n"
     "  report leftover|offboarded|never-live|failing|expiring [--format csv|json] [--within D]\n"

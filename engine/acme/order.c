@@ -61,6 +61,8 @@ struct acme_order_job {
     uv_timer_t deadline; /* the job's deadline; fired at once by a cancel */
     int open_handles;    /* the job is freed when both timers have closed */
     enum acme_order_state state;
+    int64_t state_since_ns;               /* monotonic time of the last transition */
+    uint64_t stage_ns[ACME_ORDER__COUNT]; /* time spent in each state */
     struct acme_order_opts o;
     acme_order_cb cb;
     void *cb_arg;
@@ -150,6 +152,8 @@ const char *acme_order_state_name(enum acme_order_state s)
         return "done";
     case ACME_ORDER_FAILED:
         return "failed";
+    case ACME_ORDER__COUNT:
+        break;
     }
     return "unknown";
 }
@@ -162,6 +166,10 @@ enum acme_order_state acme_order_state_of(const struct acme_order_job *j)
 /* acme_order_set_state is the one place the state changes; it logs every transition. */
 static void acme_order_set_state(struct acme_order_job *j, enum acme_order_state s)
 {
+    int64_t now = cf_mono_ns();
+    if (j->state < ACME_ORDER__COUNT && j->state_since_ns)
+        j->stage_ns[j->state] += (uint64_t)(now - j->state_since_ns);
+    j->state_since_ns = now;
     log_event(LOG_DEBUG, "acme_order_state", "host", j->host, "from",
               acme_order_state_name(j->state), "to", acme_order_state_name(s), NULL);
     j->state = s;
@@ -270,6 +278,7 @@ static void finish(struct acme_order_job *j)
     r.problem_type = j->error ? j->problem_type : "";
     r.terminal = j->error ? j->terminal : 0;
     r.resumed = j->resumed;
+    r.stage_ns = j->stage_ns;
     if (!j->error) {
         r.chain_pem = j->chain.data;
         r.chain_len = j->chain.len;
@@ -1389,6 +1398,7 @@ int acme_order_start(struct acme_order_job **out, const struct acme_order_opts *
     buf_init(&j->chain);
     buf_init(&j->key_pem);
     j->state = ACME_ORDER_NEW_ORDER;
+    j->state_since_ns = cf_mono_ns();
     log_event(LOG_DEBUG, "acme_order_state", "host", j->host, "from", "start", "to",
               o->resume ? "resume?" : acme_order_state_name(j->state), NULL);
     uv_timer_init(o->loop, &j->timer);

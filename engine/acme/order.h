@@ -83,6 +83,7 @@ enum acme_order_state {
     ACME_ORDER_VERIFY,      /* parse the chain: the leaf names the host and carries our key */
     ACME_ORDER_DONE,        /* success; the TXT record has been withdrawn */
     ACME_ORDER_FAILED,      /* failure (or cancel); the TXT record has been withdrawn */
+    ACME_ORDER__COUNT
 };
 
 /* acme_order_state_name returns a static lower-case name for s ("poll_authz"). */
@@ -178,6 +179,8 @@ struct acme_order_result {
      */
     int terminal;
     int resumed; /* the job went on with a stored pending order */
+    /* Wall time the job spent in each state (for the run's per-stage percentiles). */
+    const uint64_t *stage_ns; /* ACME_ORDER__COUNT entries */
 };
 
 /*

@@ -36,6 +36,7 @@
 #include "renewal.h"
 #include "rfc2136.h"
 #include "run.h"
+#include "stats.h"
 #include "timeutil.h"
 
 #define RUN_LEVEL_HORIZON (400 * 86400LL)
@@ -55,7 +56,8 @@ struct run_host {
     struct run_host *next;          /* queue or spare list */
     struct run_host *onext, *oprev; /* the run's list of hosts ordering */
     enum run_host_step step;
-    int pending; /* checks not yet reported */
+    int pending;                    /* checks not yet reported */
+    int64_t t_start_ns, t_admit_ns; /* monotonic: pipeline started, admitted for an order */
     enum sched_action action;
     struct acme_order_job *job;
     struct host_record rec;
@@ -95,6 +97,10 @@ struct run {
     int torn_down;
     int store_errors;
     int64_t drain_since_ns;
+    /* --stats-json: latencies and the timeline */
+    struct run_hist h_check, h_queue, h_order, h_stage[ACME_ORDER__COUNT];
+    struct buf timeline;
+    size_t max_active, max_orders;
     char account_url[ACME_URL_MAX];
 };
 
@@ -270,6 +276,10 @@ static void on_order(void *arg, const struct acme_order_result *res)
     int64_t now = run_now(r);
     h->job = NULL;
     r->orders_active--;
+    run_hist_add(&r->h_order, (uint64_t)(cf_mono_ns() - h->t_admit_ns) / 1000);
+    for (int i = 0; res->stage_ns && i < ACME_ORDER__COUNT; i++)
+        if (res->stage_ns[i])
+            run_hist_add(&r->h_stage[i], res->stage_ns[i] / 1000);
     if (h->oprev)
         h->oprev->onext = h->onext;
     else
@@ -348,7 +358,11 @@ static int start_order(struct run_host *h)
         acme_client_directory(r->client)->renewal_info[0])
         o.replaces = h->rec.ari_cert_id; /* RFC 9773 §5 */
     h->step = RH_ORDER;
+    run_hist_add(&r->h_queue, (uint64_t)(cf_mono_ns() - h->t_admit_ns) / 1000);
+    h->t_admit_ns = cf_mono_ns(); /* from here: the order's own time */
     r->orders_active++;
+    if (r->orders_active > r->max_orders)
+        r->max_orders = r->orders_active;
     r->sum->orders_started++;
     int rc = acme_order_start(&h->job, &o, on_order, h);
     if (rc) {
@@ -417,6 +431,7 @@ static void admit(struct run_host *h)
     h->rec.next_action = now; /* a crash from here on: the next run resumes */
     run_host_store(h);
     h->step = RH_QUEUED;
+    h->t_admit_ns = cf_mono_ns();
     h->next = NULL;
     if (r->queue_tail)
         r->queue_tail->next = h;
@@ -528,6 +543,7 @@ static void checks_done(struct run_host *h)
     struct run *r = h->r;
     int64_t now = run_now(r);
     r->sum->checked++;
+    run_hist_add(&r->h_check, (uint64_t)(cf_mono_ns() - h->t_start_ns) / 1000);
     sched_note_delegation(&h->rec, h->deleg, h->deleg_seen, now);
     sched_note_liveness(&h->rec, h->live, now);
     if (h->deleg == DELEG_ERROR)
@@ -612,7 +628,10 @@ static void start_more(struct run *r)
             continue;
         }
         r->active++;
+        if (r->active > r->max_active)
+            r->max_active = r->active;
         r->sum->taken++;
+        h->t_start_ns = cf_mono_ns();
         h->step = RH_CHECK;
         h->pending = 2;
         dns_check_delegation(r->dc, h->rec.name, h->rec.target, on_deleg, h);
@@ -732,7 +751,12 @@ static void progress(struct run *r, int final)
 
 static void on_progress(uv_timer_t *t)
 {
-    progress(t->data, 0);
+    struct run *r = t->data;
+    if (r->o->stats_json)
+        buf_printf(&r->timeline, "%s[%.1f,%zu,%zu,%zu,%zu]", r->timeline.len ? "," : "",
+                   (double)(cf_mono_ns() - r->t0_ns) / 1e9, r->done, r->active, r->orders_active,
+                   r->sum->issued + r->sum->renewed);
+    progress(r, 0);
 }
 
 /*
@@ -1032,6 +1056,53 @@ static void run_record(struct run *r)
     buf_cleanup(&b);
 }
 
+/* write_stats writes the --stats-json report (see run.h). */
+static int write_stats(struct run *r)
+{
+    const struct run_summary *s = r->sum;
+    struct buf b;
+    FILE *f;
+    int rc = 0;
+    buf_init(&b);
+    buf_printf(&b,
+               "{\"elapsed_s\":%.3f,\"due\":%zu,\"taken\":%zu,\"checked\":%zu,\"issued\":%zu,"
+               "\"renewed\":%zu,\"failed\":%zu,\"rate_limited\":%zu,\"deferred\":%zu,"
+               "\"cpu_s\":%.3f,\"acme_posts\":%llu,\"bad_nonce_retries\":%llu,"
+               "\"dns_queries\":%llu,\"commits\":%llu,\"max_in_flight\":%zu,"
+               "\"max_orders_in_flight\":%zu,\"fatal\":",
+               s->elapsed_s, s->due, s->taken, s->checked, s->issued, s->renewed, s->failed,
+               s->rate_limited, s->deferred, s->cpu_s, (unsigned long long)s->acme_posts,
+               (unsigned long long)s->bad_nonce_retries, (unsigned long long)s->dns_queries,
+               (unsigned long long)s->commits, r->max_active, r->max_orders);
+    buf_json_string(&b, s->fatal_text, strlen(s->fatal_text));
+    buf_puts(&b, ",\"errors\":{");
+    for (size_t i = 0; i < s->n_errors; i++)
+        buf_printf(&b, "%s\"%s\":%zu", i ? "," : "", cf_errname(s->errors[i].code),
+                   s->errors[i].count);
+    buf_puts(&b, "},\"stages\":{\"dns_check\":");
+    run_hist_json(&b, &r->h_check);
+    buf_puts(&b, ",\"order_queue\":");
+    run_hist_json(&b, &r->h_queue);
+    buf_puts(&b, ",\"order_total\":");
+    run_hist_json(&b, &r->h_order);
+    for (int i = 0; i < ACME_ORDER__COUNT; i++) {
+        if (!r->h_stage[i].n)
+            continue;
+        buf_printf(&b, ",\"order_%s\":", acme_order_state_name((enum acme_order_state)i));
+        run_hist_json(&b, &r->h_stage[i]);
+    }
+    buf_puts(&b, "},\"timeline\":[");
+    buf_append(&b, r->timeline.data ? r->timeline.data : "", r->timeline.len);
+    buf_puts(&b, "]}\n");
+    f = fopen(r->o->stats_json, "w");
+    if (!f || fwrite(b.data, 1, b.len, f) != b.len)
+        rc = CF_ESTORE;
+    if (f && fclose(f) != 0)
+        rc = CF_ESTORE;
+    buf_cleanup(&b);
+    return rc;
+}
+
 int run_fleet(const struct run_opts *opts, struct run_summary *out)
 {
     struct run r;
@@ -1097,7 +1168,8 @@ int run_fleet(const struct run_opts *opts, struct run_summary *out)
     uv_timer_init(&r.loop, &r.finish_timer);
     r.deadline_timer.data = r.progress_timer.data = r.finish_timer.data = &r;
     uv_timer_start(&r.deadline_timer, on_deadline, (uint64_t)o.deadline_ms, 0);
-    if (o.progress)
+    buf_init(&r.timeline);
+    if (o.progress || o.stats_json)
         uv_timer_start(&r.progress_timer, on_progress, RUN_PROGRESS_MS, RUN_PROGRESS_MS);
 
     const char *targets[CONFIG_MAX_CDN_TARGETS];
@@ -1137,6 +1209,8 @@ int run_fleet(const struct run_opts *opts, struct run_summary *out)
     out->cpu_s = cpu1 - cpu0;
     if (!o.dry_run && r.started)
         run_record(&r);
+    if (o.stats_json && write_stats(&r) != 0)
+        log_event(LOG_WARN, "stats_not_written", "path", o.stats_json, NULL);
     if (r.store_errors && !out->fatal)
         set_fatal(&r, CF_ESTORE, "changes could not be committed to %s", store_path(o.st));
     str_fmt(perr, sizeof(perr), "%.3f", out->elapsed_s);
@@ -1152,6 +1226,7 @@ out_free:
     for (size_t i = 0; i < due.n; i++)
         free(due.names[i]);
     free(due.names);
+    buf_cleanup(&r.timeline);
     crypto_key_free(r.account_key);
     rl_table_free(r.rl);
     sched_leveler_free(r.level);

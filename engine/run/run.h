@@ -45,6 +45,7 @@ struct run_opts {
     const char *rate_limits; /* rl_profile_parse spec; NULL: by directory URL */
     FILE *progress;          /* a terminal for the progress line; NULL: none */
     FILE *plan;              /* dry run: one line per host goes here */
+    const char *stats_json;  /* per-stage latencies and a timeline go here; NULL: none */
 };
 
 /* Error classes of failed hosts in the summary: a CF_* code's name and its count. */

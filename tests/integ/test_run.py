@@ -145,7 +145,14 @@ def scenario(world, state):
     R.check(not os.path.exists(os.path.join(state, "metrics.prom")), "dry run wrote no metrics")
 
     # Run 1: the delegated hosts get certificates; the others wait.
-    p = run_at(state, t0, "1")
+    stats = os.path.join(state, "stats.json")
+    p = run_at(state, t0, "1", extra=["--stats-json", stats])
+    st = json.load(open(stats))
+    R.eq((st.get("issued"), st.get("taken")), (4, 7), "stats: issued and taken")
+    R.eq(st.get("stages", {}).get("order_total", {}).get("n"), 4, "stats: 4 orders timed")
+    R.eq(st.get("stages", {}).get("dns_check", {}).get("n"), 7, "stats: 7 checks timed")
+    R.check(st.get("stages", {}).get("order_propagate", {}).get("p50_ms", 0) > 0,
+            "stats: the propagation stage has a latency")
     R.check("issued" in p.stdout, "summary table printed")
     expect(state, "after run 1", {
         "live.example.test": "active", "nolive.example.test": "active",
