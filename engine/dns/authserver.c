@@ -262,7 +262,16 @@ static int parse_query(struct query *q, const uint8_t *pkt, size_t len)
     for (size_t i = 0; i < q->h.qdcount; i++) {
         uint8_t *dst = i == 0 ? q->qname : tmp;
         size_t *dlen = i == 0 ? &q->qname_len : &tlen;
+        size_t start = off;
         if (dnswire_read_name(pkt, len, &off, dst, dlen) != 0 || len - off < 4)
+            return CF_EPARSE;
+        /*
+         * The first name of a message has nothing earlier to point at: a
+         * compression pointer in the QNAME is bogus, and echoing its
+         * expansion would make the answer larger than the query (an
+         * amplifier). Such a query is dropped.
+         */
+        if (i == 0 && off - start != *dlen)
             return CF_EPARSE;
         if (i == 0) {
             q->qtype = get16(pkt + off);
