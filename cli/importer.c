@@ -45,7 +45,9 @@ struct importer {
     char line[IMPORT_LINE_MAX + 1];
     size_t line_len;
     int line_too_long;
-    int saw_first; /* the first non-blank line decided the format */
+    size_t bom_len; /* octets of a UTF-8 byte order mark matched at the start, held back */
+    int bom_done;   /* the start of the input is past: no byte order mark from here on */
+    int saw_first;  /* the first non-blank line decided the format */
     int csv;
     int col_host, col_customer;
 
@@ -211,9 +213,15 @@ static int cmp_pending(const void *a, const void *b)
     return strcmp(((const struct pending *)a)->name, ((const struct pending *)b)->name);
 }
 
-/* valid_customer: printable UTF-8 without control characters, bounded. */
+/*
+ * valid_customer: printable UTF-8 without control characters, bounded. RFC
+ * 3629 §3-4: no overlong forms, no surrogates, nothing past U+10FFFF (JSON
+ * output refuses them); and no C1 controls (U+0080-U+009F), which some
+ * terminals obey like escape sequences.
+ */
 static int valid_customer(const char *s)
 {
+    static const uint32_t min_cp[4] = {0, 0x80, 0x800, 0x10000};
     size_t n = strlen(s);
     if (n > HOST_CUSTOMER_MAX)
         return 0;
@@ -224,11 +232,16 @@ static int valid_customer(const char *s)
         if (c < 0x80)
             continue;
         size_t k = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+        uint32_t cp = c & (0x3fu >> k);
         if (c < 0xc2 || c > 0xf4 || i + k >= n + 1)
             return 0;
-        for (size_t j = 1; j <= k; j++)
+        for (size_t j = 1; j <= k; j++) {
             if (i + j >= n || ((unsigned char)s[i + j] & 0xc0) != 0x80)
                 return 0;
+            cp = cp << 6 | ((unsigned char)s[i + j] & 0x3f);
+        }
+        if (cp < min_cp[k] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp <= 0x9f)
+            return 0;
         i += k;
     }
     return 1;
@@ -388,13 +401,35 @@ static int flush(struct importer *imp)
     return rc;
 }
 
+/* UTF-8's byte order mark, which some spreadsheets put first in a CSV file. */
+static const char utf8_bom[3] = "\xef\xbb\xbf";
+
+/* bom_not_matched ends the byte order mark check: what was held back is text. */
+static void bom_not_matched(struct importer *imp)
+{
+    imp->bom_done = 1;
+    /* Nothing else is in the line yet, and bom_len < 3 fits. */
+    memcpy(imp->line, utf8_bom, imp->bom_len);
+    imp->line_len = imp->bom_len;
+}
+
 int importer_feed(struct importer *imp, const char *data, size_t len)
 {
     size_t i = 0;
-    /* A UTF-8 byte order mark at the very start is not part of the first name. */
-    if (imp->stats.lines == 0 && imp->line_len == 0 && len >= 3 &&
-        memcmp(data, "\xef\xbb\xbf", 3) == 0)
-        i = 3;
+    /*
+     * A UTF-8 byte order mark at the very start is not part of the first
+     * name. It may arrive split across calls (read() on a pipe returns what
+     * it has), so the octets that match it are held back until it is
+     * complete or cannot be.
+     */
+    while (!imp->bom_done && i < len) {
+        if (data[i] != utf8_bom[imp->bom_len]) {
+            bom_not_matched(imp);
+            break;
+        }
+        i++;
+        imp->bom_done = ++imp->bom_len == sizeof(utf8_bom);
+    }
     while (i < len) {
         const char *nl = memchr(data + i, '\n', len - i);
         size_t end = nl ? (size_t)(nl - data) : len;
@@ -429,6 +464,8 @@ int importer_feed(struct importer *imp, const char *data, size_t len)
 
 int importer_finish(struct importer *imp)
 {
+    if (!imp->bom_done)
+        bom_not_matched(imp); /* the input ended inside what began like one */
     if (imp->line_len || imp->line_too_long) {
         int rc = importer_feed(imp, "\n", 1);
         if (rc)
