@@ -32,6 +32,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {{"concurrency", required_argument, NULL, 'c'},
                                          {"order-concurrency", required_argument, NULL, 'o'},
+                                         {"new-order-concurrency", required_argument, NULL, 'N'},
                                          {"limit", required_argument, NULL, 'l'},
                                          {"deadline", required_argument, NULL, 'd'},
                                          {"order-deadline", required_argument, NULL, 'D'},
@@ -54,6 +55,10 @@ int cmd_run(struct cli *c, int argc, char **argv)
             break;
         case 'o':
             if (parse_count("--order-concurrency", optarg, 10000, &o.order_concurrency))
+                return EXIT_USAGE;
+            break;
+        case 'N':
+            if (parse_count("--new-order-concurrency", optarg, 1000, &o.new_order_concurrency))
                 return EXIT_USAGE;
             break;
         case 'l':

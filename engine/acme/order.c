@@ -76,11 +76,14 @@ struct acme_order_job {
     int canceled;            /* acme_order_cancel was called */
     int published;           /* txt_value is in the store (or queued) */
     int finished;            /* the callback ran (or is running) */
-    int resumed;             /* going on with a stored pending order */
-    int sent_replaces;       /* the last newOrder carried "replaces" */
-    int replaces_dropped;    /* the CA said alreadyReplaced: newOrder without it */
-    int key_stored;          /* cert_key is durable in the pending order */
-    int resyncs;             /* orderNotReady answers to finalize */
+    int gate_held;           /* this job counts against o.gate */
+    int gate_queued;         /* waiting in o.gate's line */
+    struct acme_order_job *gate_next;
+    int resumed;          /* going on with a stored pending order */
+    int sent_replaces;    /* the last newOrder carried "replaces" */
+    int replaces_dropped; /* the CA said alreadyReplaced: newOrder without it */
+    int key_stored;       /* cert_key is durable in the pending order */
+    int resyncs;          /* orderNotReady answers to finalize */
     char txt_value[128];
     int tries;             /* propagation checks made for the current authorization */
     int64_t poll_until_ms; /* end of the current poll phase (wall clock) */
@@ -250,6 +253,9 @@ static void withdraw(struct acme_order_job *j)
  * finish withdraws the TXT record, forgets the pending order when it is of
  * no further use, runs the callback once and closes the job.
  */
+static void gate_unlink(struct acme_order_job *j);
+static void gate_release(struct acme_order_job *j);
+
 static void finish(struct acme_order_job *j)
 {
     struct acme_order_result r;
@@ -258,6 +264,10 @@ static void finish(struct acme_order_job *j)
     j->finished = 1;
     uv_timer_stop(&j->timer);
     uv_timer_stop(&j->deadline);
+    if (j->o.gate) {
+        gate_unlink(j);
+        gate_release(j);
+    }
     drop_inflight(j);
     withdraw(j);
     /*
@@ -617,6 +627,8 @@ static void go_on(struct acme_order_job *j, int64_t retry_after)
 
 static void on_order_stored(struct acme_order_job *j, int status)
 {
+    if (j->o.gate)
+        gate_release(j);
     if (status) {
         fail(j, status, "storing the order URL: %s", cf_strerror(status));
         return;
@@ -663,12 +675,91 @@ static void on_new_order(void *arg, const struct acme_client_reply *r)
     commit_then(j, on_order_stored);
 }
 
+struct acme_order_gate {
+    int max, held;
+    struct acme_order_job *head, *tail; /* waiting, first come first served */
+};
+
+struct acme_order_gate *acme_order_gate_new(int max)
+{
+    struct acme_order_gate *g = xcalloc(1, sizeof(*g));
+    g->max = max > 0 ? max : 1;
+    return g;
+}
+
+void acme_order_gate_free(struct acme_order_gate *g)
+{
+    free(g);
+}
+
+static void send_new_order(struct acme_order_job *j);
+
+/* gate_unlink takes a waiting job out of the line (it ends). */
+static void gate_unlink(struct acme_order_job *j)
+{
+    struct acme_order_gate *g = j->o.gate;
+    struct acme_order_job **pp, *prev = NULL;
+    if (!j->gate_queued)
+        return;
+    for (pp = &g->head; *pp; prev = *pp, pp = &(*pp)->gate_next) {
+        if (*pp != j)
+            continue;
+        *pp = j->gate_next;
+        if (g->tail == j)
+            g->tail = prev;
+        break;
+    }
+    j->gate_queued = 0;
+    j->gate_next = NULL;
+}
+
+/* gate_release lets the next job in line send its newOrder: j's URL is durable, or j ended. */
+static void gate_release(struct acme_order_job *j)
+{
+    struct acme_order_gate *g = j->o.gate;
+    if (!j->gate_held)
+        return;
+    j->gate_held = 0;
+    g->held--;
+    while (g->head && g->held < g->max) {
+        struct acme_order_job *w = g->head;
+        g->head = w->gate_next;
+        if (!g->head)
+            g->tail = NULL;
+        w->gate_queued = 0;
+        w->gate_next = NULL;
+        w->gate_held = 1;
+        g->held++;
+        send_new_order(w);
+    }
+}
+
 /* new_order POSTs newOrder for the host (RFC 8555 §7.4), with "replaces" (RFC 9773 §5). */
 static void new_order(struct acme_order_job *j)
 {
-    struct buf payload;
+    struct acme_order_gate *g = j->o.gate;
     acme_order_set_state(j, ACME_ORDER_NEW_ORDER);
     j->order_url[0] = '\0';
+    if (g && !j->gate_held) {
+        if (g->held >= g->max) {
+            /* In line: the deadline (or a cancel) still ends the job from here. */
+            j->gate_queued = 1;
+            if (g->tail)
+                g->tail->gate_next = j;
+            else
+                g->head = j;
+            g->tail = j;
+            return;
+        }
+        j->gate_held = 1;
+        g->held++;
+    }
+    send_new_order(j);
+}
+
+static void send_new_order(struct acme_order_job *j)
+{
+    struct buf payload;
     buf_init(&payload);
     buf_puts(&payload, "{\"identifiers\":[{\"type\":\"dns\",\"value\":");
     buf_json_string(&payload, j->host, strlen(j->host));

@@ -105,6 +105,13 @@ struct acme_order_opts {
      * the validation zone (borrowed), and the step goes on once it answered.
      */
     struct rfc2136 *rfc2136;
+    /*
+     * At most so many newOrder requests between "sent" and "order URL
+     * durable" across the jobs sharing the gate (NULL: no bound). A crash
+     * loses only orders whose URL was not stored yet, so with a gate of 1
+     * a killed run costs the CA at most one orphaned order.
+     */
+    struct acme_order_gate *gate;
     const char *validation_zone; /* normalized; copied */
     const char *host;            /* normalized, "*." allowed; copied */
     int propagate_interval_ms;   /* 0: ACME_ORDER_PROPAGATE_INTERVAL_MS */
@@ -211,6 +218,14 @@ int acme_order_start(struct acme_order_job **out, const struct acme_order_opts *
  * is kept (a later run may resume it). No-op once the job finished.
  */
 void acme_order_cancel(struct acme_order_job *j);
+
+/*
+ * acme_order_gate_new makes a gate for opts.gate letting max (>= 1) jobs
+ * create orders at once; the others wait in line, in order. Free it with
+ * acme_order_gate_free (accepts NULL) once no job uses it.
+ */
+struct acme_order_gate *acme_order_gate_new(int max);
+void acme_order_gate_free(struct acme_order_gate *g);
 
 /* acme_order_state_of returns the job's current state. */
 enum acme_order_state acme_order_state_of(const struct acme_order_job *j);

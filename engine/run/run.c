@@ -78,7 +78,8 @@ struct run {
     struct dns_checker *dc;
     struct committer *commit;
     struct authsrv *dns;
-    struct rfc2136 *rfc2136; /* TXT records to an external primary, when configured */
+    struct rfc2136 *rfc2136;      /* TXT records to an external primary, when configured */
+    struct acme_order_gate *gate; /* bounds the orders a crash could orphan */
     struct crypto_key *account_key;
     struct rl_table *rl;
     struct sched_leveler *level;
@@ -349,6 +350,7 @@ static int start_order(struct run_host *h)
     o.commit = r->commit;
     o.dns = r->dc;
     o.rfc2136 = r->rfc2136;
+    o.gate = r->gate;
     o.validation_zone = r->o->cfg->validation_zone;
     o.host = h->rec.name;
     o.key_type = r->key_type;
@@ -1126,6 +1128,7 @@ int run_fleet(const struct run_opts *opts, struct run_summary *out)
         o.order_deadline_ms = o.deadline_ms;
     r.o = &o;
     r.sum = out;
+    r.gate = acme_order_gate_new(o.new_order_concurrency ? (int)o.new_order_concurrency : 1);
     cpu_seconds(&cpu0);
     r.t0_ns = cf_mono_ns();
     r.clock0_ms = o.now ? o.now * 1000 : cf_wall_ms();
@@ -1230,5 +1233,6 @@ out_free:
     crypto_key_free(r.account_key);
     rl_table_free(r.rl);
     sched_leveler_free(r.level);
+    acme_order_gate_free(r.gate);
     return out->fatal ? out->fatal : rc;
 }

@@ -34,13 +34,14 @@ struct run_opts {
     const struct config *cfg;
     struct store *st;
     const char *state_dir;
-    size_t concurrency;        /* pipelines in flight; 0: RUN_CONCURRENCY */
-    size_t order_concurrency;  /* ACME orders in flight; 0: RUN_ORDER_CONCURRENCY */
-    size_t limit;              /* due hosts taken; 0: all */
-    int64_t deadline_ms;       /* how long the run may take; 0: RUN_DEADLINE_MS */
-    int64_t order_deadline_ms; /* per order; 0: RUN_ORDER_DEADLINE_MS */
-    int dry_run;               /* check and decide, print, change nothing, no ACME */
-    int64_t now;               /* the scheduler's clock (Unix s); 0: the wall clock */
+    size_t concurrency;           /* pipelines in flight; 0: RUN_CONCURRENCY */
+    size_t order_concurrency;     /* ACME orders in flight; 0: RUN_ORDER_CONCURRENCY */
+    size_t new_order_concurrency; /* newOrders not yet stored at once; 0: 1 (see order.h) */
+    size_t limit;                 /* due hosts taken; 0: all */
+    int64_t deadline_ms;          /* how long the run may take; 0: RUN_DEADLINE_MS */
+    int64_t order_deadline_ms;    /* per order; 0: RUN_ORDER_DEADLINE_MS */
+    int dry_run;                  /* check and decide, print, change nothing, no ACME */
+    int64_t now;                  /* the scheduler's clock (Unix s); 0: the wall clock */
     struct sched_policy policy;
     const char *rate_limits; /* rl_profile_parse spec; NULL: by directory URL */
     FILE *progress;          /* a terminal for the progress line; NULL: none */
