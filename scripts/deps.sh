@@ -8,12 +8,16 @@ pkgs=(
     cmake make gcc pkg-config clang-format binutils
     libuv1-dev libc-ares-dev liblmdb-dev lmdb-utils libjansson-dev libpsl-dev publicsuffix
     libidn2-dev libcmocka-dev
+    # the bench's mock CA: HTTP/2 framing (its TLS is the crypto backend's libssl)
+    libnghttp2-dev
     # BoringSSL with curl's GnuTLS build (DESIGN.md §6) ...
     android-libboringssl-dev libcurl4-gnutls-dev
     # ... and the OpenSSL 3 build: libssl-dev with curl's OpenSSL runtime library
     libssl-dev libcurl4
     # test servers and tools
     pebble knot knot-dnsutils unbound dnsperf openssl valgrind python3 procps iproute2
+    # h2load, to measure the mock CA's request rate (bench/README.md)
+    nghttp2-client
 )
 
 missing=()
