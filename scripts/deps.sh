@@ -16,6 +16,8 @@ pkgs=(
     libssl-dev libcurl4
     # test servers and tools
     pebble knot knot-dnsutils unbound dnsperf openssl valgrind python3 procps iproute2
+    # libFuzzer (clang and its runtime library)
+    clang libclang-rt-14-dev
     # h2load, to measure the mock CA's request rate (bench/README.md)
     nghttp2-client
 )
