@@ -551,7 +551,11 @@ static void checks_done(struct run_host *h)
     if (h->deleg == DELEG_ERROR)
         log_event(LOG_INFO, "host_check_error", "host", h->rec.name, "check", "delegation", "error",
                   h->deleg_error, NULL);
-    if (ari_wanted(r, &h->rec)) {
+    int64_t ari_retry = 0;
+    /* The renewalInfo endpoint has a request rate of its own (DESIGN.md §3); over it, ask next
+     * time. */
+    if (ari_wanted(r, &h->rec) &&
+        rl_take(r->rl, RL_EP_ARI, r->o->cfg->directory, run_now_ms(r), &ari_retry) == 0) {
         h->step = RH_ARI;
         if (acme_client_renewal_info(r->client, h->rec.ari_cert_id, on_ari, h) == 0)
             return;
