@@ -45,8 +45,10 @@ def cf(state, *args, timeout=300, check_rc=None, inp=None):
                        timeout=timeout, input=inp)
     LOGS.append(p.stderr)
     if check_rc is not None:
-        R.eq(p.returncode, check_rc, "certfleet %s: exit status (stderr: %s)" % (
-            " ".join(args), p.stderr[-1500:]))
+        fails = "\n".join(line for line in p.stderr.splitlines()
+                          if "_failed" in line or '"level":"error"' in line)
+        R.eq(p.returncode, check_rc, "certfleet %s: exit status (failures: %s; stderr: %s)" % (
+            " ".join(args), fails[-3000:], p.stderr[-1500:]))
     return p
 
 
