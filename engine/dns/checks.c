@@ -347,6 +347,10 @@ static void admit(struct dns_checker *dc, struct check *c)
 
 static const char *status_text(int status)
 {
+    if (status == CF_EDNS)
+        return "truncated answer (TC)"; /* udpq asks nothing that needs TCP */
+    if (status == CF_ETOOBIG)
+        return "answer larger than the EDNS size offered";
     return status == CF_ETIMEOUT ? "timed out" : cf_strerror(status);
 }
 
@@ -743,7 +747,8 @@ static void classify_auth(struct check *c, struct deleg_server *s, const struct 
         int step = 0;
         for (size_t i = 0; i < m->ancount; i++) {
             const struct dnswire_rr *rr = &m->rr[i];
-            if (rr->type != DNSWIRE_TYPE_CNAME ||
+            /* A record of another class (CH, HS) is no IN alias: skipped like another owner's. */
+            if (rr->type != DNSWIRE_TYPE_CNAME || rr->class != DNSWIRE_CLASS_IN ||
                 !dnswire_name_equal(rr->name, rr->name_len, cur, cur_len))
                 continue;
             if (dnswire_rdata_name(m, rr, cur, &cur_len) != 0) {
@@ -864,8 +869,8 @@ static void on_chain(void *arg, int status, const uint8_t *ans, size_t len)
             struct dnswire_rr *rr = &m.rr[i];
             uint8_t w[DNSWIRE_NAME_MAX];
             size_t wl;
-            if (rr->type == DNSWIRE_TYPE_CNAME && rr_owner_is(rr, c->chain_cur) &&
-                dnswire_rdata_name(&m, rr, w, &wl) == 0)
+            if (rr->type == DNSWIRE_TYPE_CNAME && rr->class == DNSWIRE_CLASS_IN &&
+                rr_owner_is(rr, c->chain_cur) && dnswire_rdata_name(&m, rr, w, &wl) == 0)
                 name_text(next, sizeof(next), w, wl);
         }
         dnswire_msg_cleanup(&m);

@@ -11,7 +11,8 @@
 #include "err.h"
 #include "udpq.h"
 
-#define QUERY_MAX 320 /* a question for a 255-octet name, with OPT */
+#define QUERY_MAX 320       /* a question for a 255-octet name, with OPT */
+#define UDPQ_EDNS_SIZE 1232 /* the UDP payload size our OPT record offers */
 
 struct slot {
     int used;
@@ -241,6 +242,14 @@ static void on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *b, const struct 
             finish_slot(q, s, CF_EDNS, NULL, 0); /* TC: see udpq_query */
             return;
         }
+        if ((size_t)nread > UDPQ_EDNS_SIZE) {
+            /*
+             * RFC 6891 §6.2.3: we said we take 1232 octets. A larger answer
+             * without TC is broken or forged, and is never believed.
+             */
+            finish_slot(q, s, CF_ETOOBIG, NULL, 0);
+            return;
+        }
         if (s->tries_left == q->tries) {
             uint64_t rtt = uv_now(q->loop) - s->sent_at;
             q->srtt_ms = q->srtt_ms ? (7 * q->srtt_ms + rtt) / 8 : (rtt ? rtt : 1);
@@ -301,7 +310,7 @@ int udpq_query(struct udpq *q, const char *name, uint16_t qtype, dns_answer_cb c
     size_t qlen;
     if (q->closing)
         return CF_ECANCELED;
-    int rc = dnswire_build_query(qbuf, sizeof(qbuf), &qlen, 0, name, qtype, 0, 1232);
+    int rc = dnswire_build_query(qbuf, sizeof(qbuf), &qlen, 0, name, qtype, 0, UDPQ_EDNS_SIZE);
     if (rc)
         return rc;
     q->inflight++;

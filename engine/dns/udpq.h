@@ -37,7 +37,8 @@ int udpq_new(struct udpq **out, uv_loop_t *loop, const char *addr, int port, int
  * udpq_query asks name (text) / qtype, class IN, with RD clear and an EDNS0
  * OPT advertising 1232 octets. cb runs once from the loop with status 0 and
  * the answer, CF_ETIMEOUT, CF_EDNS (a truncated answer: these questions
- * never need TCP, so a TC answer is an error), or CF_ECANCELED on free.
+ * never need TCP, so a TC answer is an error), CF_ETOOBIG (an answer over
+ * the 1232 octets offered), or CF_ECANCELED on free.
  * Returns 0 or CF_EPARSE for a bad name (cb not called).
  */
 int udpq_query(struct udpq *q, const char *name, uint16_t qtype, dns_answer_cb cb, void *arg);

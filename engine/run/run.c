@@ -72,7 +72,10 @@ struct run {
     struct run_summary *sum;
     uv_loop_t loop;
     uv_timer_t deadline_timer, progress_timer;
-    uv_timer_t finish_timer; /* teardown runs from here, never inside a client's callback */
+    uv_timer_t finish_timer;         /* teardown runs from here, never inside a client's callback */
+    uv_timer_t rl_timer;             /* wakes the hosts waiting for a rate-limit token */
+    struct run_host *rlq, *rlq_tail; /* hosts waiting for a token within this run */
+    int64_t rl_wake_ms;              /* when rl_timer fires (scheduler clock), 0: idle */
     struct http_client *http;
     struct acme_client *client;
     struct dns_checker *dc;
@@ -97,6 +100,8 @@ struct run {
     int stopping; /* the deadline passed: start nothing new */
     int torn_down;
     int store_errors;
+    int commit_watched;               /* on_commit_done waits for the next group commit */
+    size_t pend_issued, pend_renewed; /* certificates queued, not yet committed */
     int64_t drain_since_ns;
     /* --stats-json: latencies and the timeline */
     struct run_hist h_check, h_queue, h_order, h_stage[ACME_ORDER__COUNT];
@@ -150,12 +155,24 @@ static void set_fatal(struct run *r, int code, const char *fmt, ...)
 
 /* ---- the end of a host's pipeline ------------------------------------- */
 
+static void on_commit_done(void *arg, int rc);
+
+/* watch_commit has on_commit_done told how the next group commit goes. */
+static void watch_commit(struct run *r)
+{
+    if (r->commit_watched)
+        return;
+    r->commit_watched = 1;
+    committer_then(r->commit, on_commit_done, r);
+}
+
 /* run_host_store queues the host's record into this iteration's group commit. */
 static void run_host_store(struct run_host *h)
 {
     if (h->r->o->dry_run)
         return;
     store_batch_put_host(committer_batch(h->r->commit), &h->rec);
+    watch_commit(h->r);
 }
 
 static void run_host_done(struct run_host *h)
@@ -297,10 +314,11 @@ static void on_order(void *arg, const struct acme_order_result *res)
         h->rec.order_started_at = 0;
         if (sched_renew_at(level_get(r), &renew_at, &h->rec, now) != 0)
             renew_at = now; /* not reached: the certificate was just parsed */
+        /* Counted once the certificate is committed (on_commit_done). */
         if (h->action == SCHED_RENEW)
-            r->sum->renewed++;
+            r->pend_renewed++;
         else
-            r->sum->issued++;
+            r->pend_issued++;
         sched_issue_ok(&h->rec, &r->o->policy, now, renew_at);
         log_event(LOG_INFO, "host_issued", "host", h->rec.name, "serial", h->rec.cert_serial,
                   "kind", h->action == SCHED_RENEW ? "renewal" : "issue", NULL);
@@ -411,6 +429,58 @@ static void start_orders(struct run *r)
  * a crash leaves them due for the next run, which resumes the order) and
  * queue for a slot; refused ones wait until the buckets allow them.
  */
+/* A token due within this long (and before the deadline) is waited for in the run. */
+#define RUN_RL_WAIT_MS (5 * 60 * 1000)
+
+static void admit(struct run_host *h);
+
+static void on_rl_timer(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    struct run_host *h = r->rlq;
+    r->rlq = r->rlq_tail = NULL;
+    r->rl_wake_ms = 0;
+    /* In their order of arrival; whoever is still refused queues up again. */
+    while (h) {
+        struct run_host *next = h->next;
+        h->next = NULL;
+        if (r->stopping) {
+            r->sum->deferred++;
+            run_host_store(h);
+            run_host_done(h);
+        } else {
+            admit(h);
+        }
+        h = next;
+    }
+}
+
+/*
+ * rl_wait parks h until retry_at (scheduler clock, ms) when that is soon
+ * and before the deadline: a short Retry-After or an endpoint's pace must
+ * not send the host to tomorrow's run. Returns 0 when parked.
+ */
+static int rl_wait(struct run_host *h, int64_t retry_at)
+{
+    struct run *r = h->r;
+    int64_t now = run_now_ms(r);
+    int64_t deadline = r->clock0_ms + r->o->deadline_ms;
+    if (r->stopping || retry_at - now > RUN_RL_WAIT_MS || retry_at >= deadline)
+        return -1;
+    h->next = NULL;
+    if (r->rlq_tail)
+        r->rlq_tail->next = h;
+    else
+        r->rlq = h;
+    r->rlq_tail = h;
+    if (!r->rl_wake_ms || retry_at < r->rl_wake_ms) {
+        r->rl_wake_ms = retry_at;
+        uv_timer_start(&r->rl_timer, on_rl_timer, (uint64_t)(retry_at > now ? retry_at - now : 0),
+                       0);
+    }
+    return 0;
+}
+
 static void admit(struct run_host *h)
 {
     struct run *r = h->r;
@@ -418,6 +488,8 @@ static void admit(struct run_host *h)
     int64_t retry_at = 0, now = run_now(r);
     order_req(h, &req);
     if (rl_admit(r->rl, &req, run_now_ms(r), &retry_at) != 0) {
+        if (rl_wait(h, retry_at) == 0)
+            return;
         /* Not the host's failure: no order before the buckets allow one; re-checks go on. */
         sched_defer(&h->rec, &r->o->policy, now, retry_at / 1000 + 1);
         r->sum->rate_limited++;
@@ -662,6 +734,7 @@ static void teardown_now(struct run *r)
         return;
     r->torn_down = 1;
     uv_close((uv_handle_t *)&r->finish_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&r->rl_timer, on_timer_closed);
     uv_timer_stop(&r->deadline_timer);
     uv_close((uv_handle_t *)&r->deadline_timer, on_timer_closed);
     if (!uv_is_closing((uv_handle_t *)&r->progress_timer))
@@ -780,6 +853,8 @@ static void on_deadline(uv_timer_t *t)
         if (r->torn_down)
             return;
         start_orders(r); /* defers the queued ones */
+        if (r->rlq)
+            uv_timer_start(&r->rl_timer, on_rl_timer, 0, 0); /* and those waiting for tokens */
         if (r->torn_down)
             return;
         /*
@@ -797,6 +872,46 @@ static void on_deadline(uv_timer_t *t)
     r->sum->deferred += r->nnames - r->done;
     r->done = r->nnames;
     teardown(r);
+}
+
+/*
+ * on_commit_done learns how the group commit of the latest iteration went.
+ * Certificates count as issued only once stored. A failed commit (the store
+ * full and its map at its cap, or broken) ends the run as the deadline does:
+ * nothing new starts, since every later certificate would be lost with the
+ * CA's work, the orders in flight are canceled (their pending orders stay
+ * stored for the next run to resume) and the fatal error names the store.
+ */
+static void on_commit_done(void *arg, int rc)
+{
+    struct run *r = arg;
+    r->commit_watched = 0;
+    if (rc == 0) {
+        r->sum->issued += r->pend_issued;
+        r->sum->renewed += r->pend_renewed;
+        r->pend_issued = r->pend_renewed = 0;
+        /* Records queued by the other waiters of this commit go with the next one. */
+        if (!r->torn_down && store_batch_count(committer_batch(r->commit)))
+            watch_commit(r);
+        return;
+    }
+    /* Not stored: the next run resumes these orders and downloads the certificates again. */
+    r->sum->deferred += r->pend_issued + r->pend_renewed;
+    r->pend_issued = r->pend_renewed = 0;
+    r->store_errors++;
+    set_fatal(r, rc, "cannot commit to the store %s: %s", store_path(r->o->st), cf_strerror(rc));
+    if (r->stopping || r->torn_down)
+        return;
+    r->stopping = 1;
+    start_more(r); /* defers the hosts not started */
+    if (r->torn_down)
+        return;
+    start_orders(r); /* defers the queued ones */
+    if (r->torn_down)
+        return;
+    for (struct run_host *h = r->ordering; h; h = h->onext)
+        acme_order_cancel(h->job);
+    uv_timer_start(&r->deadline_timer, on_deadline, RUN_GRACE_MS, 0);
 }
 
 /* ---- setup ------------------------------------------------------------------------ */
@@ -1173,6 +1288,8 @@ int run_fleet(const struct run_opts *opts, struct run_summary *out)
     uv_timer_init(&r.loop, &r.deadline_timer);
     uv_timer_init(&r.loop, &r.progress_timer);
     uv_timer_init(&r.loop, &r.finish_timer);
+    uv_timer_init(&r.loop, &r.rl_timer);
+    r.rl_timer.data = &r;
     r.deadline_timer.data = r.progress_timer.data = r.finish_timer.data = &r;
     uv_timer_start(&r.deadline_timer, on_deadline, (uint64_t)o.deadline_ms, 0);
     buf_init(&r.timeline);

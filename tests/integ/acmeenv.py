@@ -300,7 +300,10 @@ class AcmeWorld:
     """
 
     def __init__(self, workdir, pebble_env=None, customer_zones=CUSTOMER_ZONES, eab_keys=None,
-                 validation_zone=VALIDATION_ZONE, start_pebble=True):
+                 validation_zone=VALIDATION_ZONE, start_pebble=True, extra_stubs=None,
+                 unbound_extra=()):
+        # extra_stubs: {zone: ["ADDR@PORT", ...]} more stub zones for unbound
+        # (a test's own servers); unbound_extra: more unbound server: lines.
         self.workdir = workdir
         self.zone = validation_zone
         self.customer_zones = tuple(customer_zones)
@@ -320,8 +323,9 @@ class AcmeWorld:
         stubs = {z: [NS1 + "@53", NS2 + "@53"] for z in self.customer_zones}
         stubs[CDN_ZONE] = [NS1 + "@53"]
         stubs[self.zone] = ["%s@%d" % (VALIDATION_ADDR, VALIDATION_PORT)]
+        stubs.update(extra_stubs or {})
         self.unbound = dnsenv.Unbound(workdir, RESOLVER, stubs=stubs,
-                                      nxdomain=["elsewhere.test"])
+                                      nxdomain=["elsewhere.test"], server_extra=unbound_extra)
         if start_pebble:
             self.pebble = Pebble(workdir, dns_server="%s:53" % RESOLVER, env_extra=pebble_env,
                                  eab_keys=eab_keys)

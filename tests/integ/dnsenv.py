@@ -198,11 +198,22 @@ zone:
     def stop(self):
         stop(self.proc)
 
+    def restart(self):
+        """Start knotd again (after stop(), by PID) on the same config and zone files."""
+        self.stop()
+        self.proc = _start(["knotd", "-c", self.conf],
+                           open(os.path.join(self.dir, "knotd.log"), "a"))
+        for apex in self.zones:
+            wait_answering(self.addr, self.port, apex)
+
 
 class Unbound:
     """A recursive resolver whose stub zones point at the test's servers."""
 
-    def __init__(self, workdir, addr, port=53, stubs=None, nxdomain=()):
+    def __init__(self, workdir, addr, port=53, stubs=None, nxdomain=(), server_extra=()):
+        """server_extra: more lines for the server: section (like
+        "outgoing-interface: ADDR", so that a test's server can tell
+        unbound's questions from a client's)."""
         self.dir = os.path.join(workdir, "unbound")
         os.makedirs(self.dir, exist_ok=True)
         self.addr, self.port = addr, port
@@ -229,6 +240,8 @@ class Unbound:
     infra-host-ttl: 1
     val-log-level: 0
 """.format(a=addr, p=port, d=self.dir))
+            for line in server_extra:
+                f.write("    %s\n" % line)
             for t in tlds:
                 f.write('    local-zone: "%s." nodefault\n' % t)
             # Names outside every test zone: NXDOMAIN, as on the Internet
@@ -242,9 +255,17 @@ class Unbound:
         self.proc = _start(["unbound", "-d", "-c", conf],
                            open(os.path.join(self.dir, "unbound.log"), "w"))
         wait_answering(addr, port, next(iter(stubs)), rd=True)
+        self.conf, self.probe = conf, next(iter(stubs))
 
     def stop(self):
         stop(self.proc)
+
+    def restart(self):
+        """Start unbound again (after stop(), by PID) with the same config; empty cache."""
+        self.stop()
+        self.proc = _start(["unbound", "-d", "-c", self.conf],
+                           open(os.path.join(self.dir, "unbound.log"), "a"))
+        wait_answering(self.addr, self.port, self.probe, rd=True)
 
 
 class Workdir:

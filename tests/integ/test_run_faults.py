@@ -13,7 +13,8 @@ invisible. Then:
   second batch issues with the new key under the same account URL, and the
   CNAME instructions are byte-identical;
 - rate limits: a CA limit of 3 new orders an hour orders 3 of 6 hosts and
-  defers the rest (not failures); the bucket persists across runs;
+  defers the rest (not failures); the bucket persists across runs; a token
+  due within minutes is waited for inside the run;
 - a frozen CA: pebble stopped with SIGSTOP mid-run; the run ends by its
   deadline (plus the HTTP timeout) with exit 1, the hosts are marked for
   retry (next action within minutes, not left unscheduled), and after SIGCONT
@@ -202,6 +203,18 @@ def limits(world, state):
     print(p.stdout, flush=True)
     active2 = [h for h in hosts if status(state, h).get("state") == "active"]
     R.eq(len(active2), 4, "one more order 25 min later: the bucket was kept in the store")
+
+    # A token due within minutes is waited for in the run, not left for tomorrow:
+    # 2 orders per 10 s (a burst of 2, then one per 5 s) gets 5 hosts done in one run.
+    quick = ["q%d.example.test" % i for i in range(5)]
+    import_hosts(world, state, quick)
+    t1 = time.time()
+    p = cf(state, "run", "--rate-limits", "none,new_orders=2/10s", "--now",
+           iso(t0 + 3 * 3600), check_rc=0)
+    took = time.time() - t1
+    R.eq([status(state, h).get("state") for h in quick], ["active"] * 5,
+         "every host ordered within the run, pacing the bucket")
+    R.check(8 <= took < 60, "the run waited for the tokens (%.1f s)" % took)
 
 
 def main():
