@@ -20,6 +20,8 @@ pkgs=(
     clang libclang-rt-14-dev
     # h2load, to measure the mock CA's request rate (bench/README.md)
     nghttp2-client
+    # certfleet-bench --plot (bench/README.md "Load harness")
+    gnuplot-nox
 )
 
 missing=()
