@@ -2,7 +2,8 @@
  * acme.c - the mock CA's ACME server (RFC 8555) with renewal information
  * (RFC 9773): routing, JWS checks, nonces, accounts, orders,
  * authorizations, dns-01 challenges, finalization, certificates, key
- * rollover, revocation, error injection and Let's Encrypt's rate limits.
+ * rollover, revocation, error injection, hostile answers and Let's Encrypt's
+ * rate limits.
  *
  * Every request is answered synchronously from memory; only dns-01
  * validation (dnsval.c) runs in the background. State lives in growable
@@ -85,6 +86,7 @@ struct order {
     uint8_t error; /* enum mc_verr of the failed authorization */
     uint8_t flags;
     uint8_t key_type;
+    uint8_t hx;           /* enum mc_hx: how its answers are spoiled (MC_HX_NONE: not) */
     int64_t expires;      /* Unix s */
     int64_t finalized_ms; /* certificate valid from finalized_ms + processing_ms */
     int64_t not_before;   /* of the certificate */
@@ -136,6 +138,8 @@ struct mc_ca {
 
     struct cache_slot *cache;
     size_t cache_next;
+
+    struct buf other_spki; /* MC_HX_OTHER_KEY: a key no CSR had, made at its first use */
 
     uint8_t nonce_key[32], token_key[32];
     uint64_t nonce_next;
@@ -232,6 +236,69 @@ static uint64_t set_hash(struct mc_ca *ca, const char **names, size_t n)
 static void fmt_time(char out[32], int64_t t)
 {
     cf_time_format(out, 32, t);
+}
+
+static const char *const hx_names[MC_HX__COUNT] = {
+    [MC_HX_NONE] = "none",
+    [MC_HX_HUGE_ORDER] = "huge-order",
+    [MC_HX_BIG_ORDER] = "big-order",
+    [MC_HX_MANY_AUTHZ] = "many-authz",
+    [MC_HX_TRUNC_ORDER] = "trunc-order",
+    [MC_HX_TYPES_ORDER] = "types-order",
+    [MC_HX_DEEP_ORDER] = "deep-order",
+    [MC_HX_TRUNC_AUTHZ] = "trunc-authz",
+    [MC_HX_TYPES_AUTHZ] = "types-authz",
+    [MC_HX_CTYPE_JSON] = "ctype-json",
+    [MC_HX_CTYPE_CERT] = "ctype-cert",
+    [MC_HX_OTHER_NAMES] = "other-names",
+    [MC_HX_OTHER_KEY] = "other-key",
+    [MC_HX_GARBAGE_PEM] = "garbage-pem",
+    [MC_HX_NOT_PEM] = "not-pem",
+    [MC_HX_EMPTY_CHAIN] = "empty-chain",
+    [MC_HX_BAD_ISSUER] = "bad-issuer",
+    [MC_HX_HUGE_CERT] = "huge-cert",
+    [MC_HX_REDIRECT_ORDER] = "redirect-order",
+    [MC_HX_REDIRECT_CERT] = "redirect-cert",
+    [MC_HX_PROCESSING_FOREVER] = "processing-forever",
+    [MC_HX_PENDING_FOREVER] = "pending-forever",
+};
+
+const char *mc_hx_name(enum mc_hx m)
+{
+    return (unsigned)m < MC_HX__COUNT ? hx_names[m] : "?";
+}
+
+int mc_hx_parse(const char *s)
+{
+    for (int m = 0; m < MC_HX__COUNT; m++)
+        if (strcmp(s, hx_names[m]) == 0)
+            return m;
+    return -1;
+}
+
+/*
+ * hx_of_name returns the hostile mode a name selects: its leftmost label
+ * (after "*.") is "hx-<mode>" or "hx-<mode>-<anything>"; the longest mode
+ * name that fits wins. MC_HX_NONE for every other name.
+ */
+static enum mc_hx hx_of_name(const char *name)
+{
+    const char *p = name[0] == '*' ? name + 2 : name;
+    enum mc_hx best = MC_HX_NONE;
+    size_t best_len = 0;
+
+    if (strncmp(p, "hx-", 3) != 0)
+        return MC_HX_NONE;
+    p += 3;
+    for (int m = 1; m < MC_HX__COUNT; m++) {
+        size_t n = strlen(hx_names[m]);
+        if (n > best_len && strncmp(p, hx_names[m], n) == 0 &&
+            (p[n] == '\0' || p[n] == '.' || p[n] == '-')) {
+            best = (enum mc_hx)m;
+            best_len = n;
+        }
+    }
+    return best;
 }
 
 /* ---- responses -------------------------------------------------------------- */
@@ -394,7 +461,7 @@ static struct authz *authz_get(struct mc_ca *ca, uint32_t id)
 static enum st authz_status(struct mc_ca *ca, struct authz *a, int64_t now_ms)
 {
     if (a->status == ST_PENDING && a->chall == ST_PROCESSING && !ca->o.validate_dns &&
-        now_ms >= a->validated_ms) {
+        now_ms >= a->validated_ms && ca->orders[a->order - 1].hx != MC_HX_PENDING_FOREVER) {
         a->chall = ST_VALID;
         a->status = ST_VALID;
         ca->st.authz_valid++;
@@ -411,6 +478,8 @@ static enum st order_status(struct mc_ca *ca, struct order *o, int64_t now_ms)
     case PHASE_INVALID:
         return ST_INVALID;
     case PHASE_FINALIZED:
+        if (o->hx == MC_HX_PROCESSING_FOREVER)
+            return ST_PROCESSING;
         return now_ms >= o->finalized_ms + ca->o.processing_ms ? ST_VALID : ST_PROCESSING;
     default:
         break;
@@ -758,6 +827,7 @@ struct ctx {
     struct account *acct; /* the kid's account */
     uint32_t acct_id;
     EVP_PKEY *jwk_pkey; /* the verified jwk's key; a handler may take it (set NULL) */
+    uint32_t hx_order;  /* the order the answer is about, for hostile answers; 0: none */
     size_t sig_len;
     struct jws w;
     uint8_t sig[1024];
@@ -1157,6 +1227,8 @@ static enum mc_action h_new_order(struct ctx *c)
     o->expires = c->now / 1000 + ca->o.order_lifetime_s;
     o->set_hash = sh;
     o->flags = (uint8_t)((renewal ? O_RENEWAL : 0) | (ari ? O_ARI : 0));
+    o->hx = (uint8_t)(ca->o.hostile ? ca->o.hostile : hx_of_name(names[0]));
+    c->hx_order = oid;
     o->names = (uint32_t)ca->arena.len;
     for (size_t i = 0; i < n; i++)
         arena_put(ca, names[i], strlen(names[i]));
@@ -1188,6 +1260,7 @@ static enum mc_action h_order(struct ctx *c)
         return problem(c->ca, c->rs, 404, "malformed", "no such order");
     if (o->acct != c->acct_id)
         return problem(c->ca, c->rs, 403, "unauthorized", "the order is another account's");
+    c->hx_order = c->id;
     order_json(c->ca, c->rs->body, o, c->id, c->now);
     c->rs->ctype = MC_CT_JSON;
     if (o->phase == PHASE_FINALIZED && order_status(c->ca, o, c->now) == ST_PROCESSING)
@@ -1204,6 +1277,7 @@ static enum mc_action h_authz(struct ctx *c)
         return problem(ca, c->rs, 404, "malformed", "no such authorization");
     if (ca->orders[a->order - 1].acct != c->acct_id)
         return problem(ca, c->rs, 403, "unauthorized", "the authorization is another account's");
+    c->hx_order = a->order;
     if (c->w.payload_tok >= 0) {
         char s[32];
         int t = mc_json_get(&ca->jpay, 0, "status");
@@ -1245,6 +1319,7 @@ static enum mc_action h_challenge(struct ctx *c)
         return problem(ca, c->rs, 404, "malformed", "no such challenge");
     if (ca->orders[a->order - 1].acct != c->acct_id)
         return problem(ca, c->rs, 403, "unauthorized", "the challenge is another account's");
+    c->hx_order = a->order;
     authz_status(ca, a, c->now);
     /* RFC 8555 §7.5.1: a POST with an object (usually {}) asks for validation; "" only reads. */
     if (c->w.payload_tok >= 0 && a->status == ST_PENDING && a->chall == ST_PENDING) {
@@ -1275,7 +1350,7 @@ void mc_ca_dnsval_done(void *arg, uint32_t id, enum mc_verr err)
     struct authz *a = authz_get(ca, id);
     int64_t now = cf_wall_ms();
 
-    if (!a || a->chall != ST_PROCESSING)
+    if (!a || a->chall != ST_PROCESSING || ca->orders[a->order - 1].hx == MC_HX_PENDING_FOREVER)
         return;
     a->validated_ms = now;
     if (err == MC_VERR_NONE) {
@@ -1313,6 +1388,7 @@ static enum mc_action h_finalize(struct ctx *c)
         return problem(ca, c->rs, 404, "malformed", "no such order");
     if (o->acct != c->acct_id)
         return problem(ca, c->rs, 403, "unauthorized", "the order is another account's");
+    c->hx_order = c->id;
     if (order_status(ca, o, c->now) != ST_READY)
         return problem(ca, c->rs, 403, "orderNotReady", "the order is %s, not ready",
                        st_names[order_status(ca, o, c->now)]);
@@ -1396,6 +1472,7 @@ static enum mc_action h_cert(struct ctx *c)
         return problem(ca, c->rs, 404, "malformed", "no such certificate");
     if (o->acct != c->acct_id)
         return problem(ca, c->rs, 403, "unauthorized", "the certificate is another account's");
+    c->hx_order = c->id;
     if (ca->cache[o->cache].order != c->id)
         ca->st.certs_rebuilt++;
     if (leaf_pem(ca, o, c->id, &pem, &len) != 0)
@@ -1563,6 +1640,267 @@ static enum mc_action h_key_change(struct ctx *c)
     return MC_ACT_RESPOND;
 }
 
+/* ---- hostile answers ------------------------------------------------------------------ */
+
+/*
+ * What a broken or malicious CA may answer, one mode per order (o->hx, set
+ * at newOrder). The CA's state moves on as for any order (an order with a
+ * spoiled newOrder answer exists, its certificate is issued at finalize):
+ * only the answers the client sees are spoiled, by hostile() after the
+ * handler wrote the honest one. Problem documents are left alone. A client
+ * must refuse every one of these answers, name what it refused, and store
+ * nothing.
+ */
+
+#define HX_HUGE_BYTES (5u * 1024 * 1024) /* past any sane body cap (certfleet's: 1 MiB) */
+#define HX_BIG_BYTES (300u * 1024)       /* under a 1 MiB body cap, past a 256 KiB JSON cap */
+#define HX_MANY_AUTHZ 1000               /* RFC 8555 does not bound them; Let's Encrypt: 100 */
+#define HX_DEPTH 100000                  /* nesting of deep-order */
+
+/* hx_pad appends a member of n filler octets to the JSON object in b (its last octet a '}'). */
+static void hx_pad(struct buf *b, size_t n)
+{
+    if (b->len && b->data[b->len - 1] == '}')
+        b->len--;
+    buf_puts(b, ",\"x-padding\":\"");
+    buf_reserve(b, n + 2);
+    memset(b->data + b->len, 'a', n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    buf_puts(b, "\"}");
+}
+
+/* hx_order_body spoils the newOrder answer about o (order id) in rs->body. */
+static void hx_order_body(struct ctx *c, struct order *o, uint32_t id)
+{
+    struct mc_ca *ca = c->ca;
+    struct buf *b = c->rs->body;
+    const char *names[MC_MAX_NAMES];
+    char t[32];
+
+    order_names(ca, o, names);
+    fmt_time(t, o->expires);
+    switch ((enum mc_hx)o->hx) {
+    case MC_HX_HUGE_ORDER:
+        hx_pad(b, HX_HUGE_BYTES);
+        break;
+    case MC_HX_BIG_ORDER:
+        hx_pad(b, HX_BIG_BYTES);
+        break;
+    case MC_HX_MANY_AUTHZ:
+        buf_reset(b);
+        buf_printf(b,
+                   "{\"status\":\"pending\",\"expires\":\"%s\",\"identifiers\":[{\"type\":\"dns\","
+                   "\"value\":\"%s\"}],\"authorizations\":[",
+                   t, names[0]);
+        for (uint32_t i = 0; i < HX_MANY_AUTHZ; i++)
+            buf_printf(b, "%s\"%s/acme/authz/%u\"", i ? "," : "", ca->base, o->authz0 + i);
+        buf_printf(b, "],\"finalize\":\"%s/acme/finalize/%u\"}", ca->base, id);
+        break;
+    case MC_HX_TRUNC_ORDER:
+        b->len /= 2;
+        break;
+    case MC_HX_TYPES_ORDER:
+        /* Every member there, each of another type than RFC 8555 §7.1.3 gives it. */
+        buf_reset(b);
+        buf_printf(b,
+                   "{\"status\":[\"pending\"],\"expires\":%lld,\"identifiers\":\"%s\","
+                   "\"authorizations\":\"%s/acme/authz/%u\",\"finalize\":%u}",
+                   (long long)o->expires, names[0], ca->base, o->authz0, id);
+        break;
+    case MC_HX_DEEP_ORDER:
+        buf_reset(b);
+        buf_reserve(b, 2 * HX_DEPTH);
+        memset(b->data, '[', HX_DEPTH);
+        memset(b->data + HX_DEPTH, ']', HX_DEPTH);
+        b->len = 2 * HX_DEPTH;
+        b->data[b->len] = '\0';
+        break;
+    default:
+        return;
+    }
+    ca->st.hostile[o->hx]++;
+}
+
+/* hx_authz_body spoils an authorization (id) of o in rs->body. */
+static void hx_authz_body(struct ctx *c, struct order *o, uint32_t id)
+{
+    struct mc_ca *ca = c->ca;
+    struct buf *b = c->rs->body;
+    struct authz *a = authz_get(ca, id);
+    char t[32];
+
+    if (o->hx == MC_HX_TRUNC_AUTHZ) {
+        b->len /= 2;
+    } else {
+        /* RFC 8555 §8.1: the token is a base64url string; a number here. */
+        fmt_time(t, o->expires);
+        buf_reset(b);
+        buf_printf(b,
+                   "{\"identifier\":{\"type\":\"dns\",\"value\":\"%s\"},\"status\":\"pending\","
+                   "\"expires\":\"%s\",\"challenges\":[{\"type\":\"dns-01\",\"url\":"
+                   "\"%s/acme/chall/%u\",\"status\":\"pending\",\"token\":%u}]}",
+                   arena_str(ca, a->name), t, ca->base, id, id);
+    }
+    ca->st.hostile[o->hx]++;
+}
+
+/* hx_leaf appends a leaf like o's, for names and spki instead of o's, to out. */
+static int hx_leaf(struct ctx *c, struct order *o, struct buf *out, const char *const *names,
+                   size_t nnames, const uint8_t *spki, size_t spki_len, enum mc_key_type kt)
+{
+    struct mc_leaf l;
+
+    memset(&l, 0, sizeof(l));
+    serial_of(c->ca, o, c->id, l.serial);
+    l.not_before = o->not_before;
+    l.not_after = o->not_before + o->lifetime_s;
+    l.spki = spki;
+    l.spki_len = spki_len;
+    l.key_type = kt;
+    l.names = names;
+    l.nnames = nnames;
+    return mc_issue_leaf(c->ca->is, out, &l);
+}
+
+/* hx_chain spoils the certificate chain of o in rs->body. Returns 0 or CF_ECRYPTO. */
+static int hx_chain(struct ctx *c, struct order *o)
+{
+    static const char *const other[] = {"other-name.mockca.invalid",
+                                        "www.other-name.mockca.invalid"};
+    static const char garbage[] = "this is not a certificate, only text in base64 armour";
+    struct mc_ca *ca = c->ca;
+    struct buf *b = c->rs->body;
+    const struct mc_issuer *is = ca->is;
+    const char *names[MC_MAX_NAMES];
+    size_t n = order_names(ca, o, names);
+    int rc = 0;
+
+    buf_reset(b);
+    switch ((enum mc_hx)o->hx) {
+    case MC_HX_OTHER_NAMES:
+        rc = hx_leaf(c, o, b, other, 2, (const uint8_t *)arena_str(ca, o->spki), o->spki_len,
+                     (enum mc_key_type)o->key_type);
+        buf_append(b, is->pem.data, is->pem.len);
+        break;
+    case MC_HX_OTHER_KEY:
+        if (ca->other_spki.len == 0)
+            rc = mc_spki_new_p256(&ca->other_spki);
+        if (rc == 0)
+            rc = hx_leaf(c, o, b, names, n, (const uint8_t *)ca->other_spki.data,
+                         ca->other_spki.len, MC_KEY_EC256);
+        buf_append(b, is->pem.data, is->pem.len);
+        break;
+    case MC_HX_GARBAGE_PEM:
+        buf_puts(b, "-----BEGIN CERTIFICATE-----\n");
+        mc_b64_pem(b, garbage, sizeof(garbage) - 1);
+        buf_puts(b, "-----END CERTIFICATE-----\n");
+        buf_append(b, is->pem.data, is->pem.len);
+        break;
+    case MC_HX_NOT_PEM:
+        buf_puts(b, "<html><body><p>Your certificate is ready.</p></body></html>\n");
+        break;
+    case MC_HX_EMPTY_CHAIN:
+        break;
+    case MC_HX_BAD_ISSUER:
+        /* The root issued the intermediate, not the leaf: names and key IDs do not chain. */
+        rc = hx_leaf(c, o, b, names, n, (const uint8_t *)arena_str(ca, o->spki), o->spki_len,
+                     (enum mc_key_type)o->key_type);
+        buf_append(b, is->root_pem.data, is->root_pem.len);
+        break;
+    case MC_HX_HUGE_CERT:
+        rc = hx_leaf(c, o, b, names, n, (const uint8_t *)arena_str(ca, o->spki), o->spki_len,
+                     (enum mc_key_type)o->key_type);
+        while (rc == 0 && b->len < HX_HUGE_BYTES)
+            buf_append(b, is->pem.data, is->pem.len);
+        break;
+    default:
+        return 0;
+    }
+    ca->st.hostile[o->hx]++;
+    return rc;
+}
+
+/* hx_redirect answers status with a Location on plain http (the same path). */
+static void hx_redirect(struct ctx *c, int status)
+{
+    struct mc_response *rs = c->rs;
+
+    rs->status = status;
+    rs->ctype = MC_CT_NONE;
+    buf_reset(rs->body);
+    str_fmt(rs->location, sizeof(rs->location), "http://%s%.*s", c->ca->base + 8,
+            (int)c->rq->path_len, c->rq->path);
+    c->ca->st.hostile[c->ca->orders[c->hx_order - 1].hx]++;
+}
+
+/*
+ * hostile spoils the answer the handler wrote about order c->hx_order when
+ * that order has a mode for this endpoint.
+ */
+static void hostile(struct ctx *c)
+{
+    struct mc_ca *ca = c->ca;
+    struct order *o = order_get(ca, c->hx_order);
+    struct mc_response *rs = c->rs;
+
+    if (!o || o->hx == MC_HX_NONE || rs->status >= 400)
+        return;
+    switch ((enum mc_hx)o->hx) {
+    case MC_HX_HUGE_ORDER:
+    case MC_HX_BIG_ORDER:
+    case MC_HX_MANY_AUTHZ:
+    case MC_HX_TRUNC_ORDER:
+    case MC_HX_TYPES_ORDER:
+    case MC_HX_DEEP_ORDER:
+        if (c->ep == MC_EP_NEW_ORDER)
+            hx_order_body(c, o, c->hx_order);
+        break;
+    case MC_HX_TRUNC_AUTHZ:
+    case MC_HX_TYPES_AUTHZ:
+        if (c->ep == MC_EP_AUTHZ)
+            hx_authz_body(c, o, c->id);
+        break;
+    case MC_HX_CTYPE_JSON:
+        if (rs->ctype == MC_CT_JSON) {
+            rs->ctype = MC_CT_HTML;
+            ca->st.hostile[o->hx]++;
+        }
+        break;
+    case MC_HX_CTYPE_CERT:
+        if (c->ep == MC_EP_CERT) {
+            rs->ctype = MC_CT_HTML;
+            ca->st.hostile[o->hx]++;
+        }
+        break;
+    case MC_HX_REDIRECT_ORDER:
+        /* Both: a client may finalize without reading the order first (RFC 8555 §7.4). */
+        if (c->ep == MC_EP_ORDER || c->ep == MC_EP_FINALIZE)
+            hx_redirect(c, 307);
+        break;
+    case MC_HX_REDIRECT_CERT:
+        if (c->ep == MC_EP_CERT)
+            hx_redirect(c, 301);
+        break;
+    case MC_HX_PROCESSING_FOREVER:
+        /* order_status keeps it processing; the finalize answer says when to look (§7.4). */
+        if (c->ep == MC_EP_FINALIZE || c->ep == MC_EP_ORDER) {
+            rs->retry_after = 1;
+            ca->st.hostile[o->hx]++;
+        }
+        break;
+    case MC_HX_PENDING_FOREVER:
+        /* authz_status keeps the challenge processing; h_authz sends Retry-After: 1. */
+        if (c->ep == MC_EP_AUTHZ)
+            ca->st.hostile[o->hx]++;
+        break;
+    default:
+        if (c->ep == MC_EP_CERT && hx_chain(c, o) != 0)
+            problem(ca, rs, 500, "serverInternal", "signing failed");
+        break;
+    }
+}
+
 /* ---- routing and the common checks --------------------------------------------------- */
 
 static int path_id(const char *p, size_t n, const char *prefix, uint32_t *id)
@@ -1660,6 +1998,8 @@ static enum mc_action signed_post(struct ctx *c)
 {
     enum mc_action act = dispatch_signed(c);
 
+    if (act == MC_ACT_RESPOND && c->hx_order)
+        hostile(c);
     EVP_PKEY_free(c->jwk_pkey);
     c->jwk_pkey = NULL;
     return act;
@@ -1869,6 +2209,7 @@ int mc_ca_new(struct mc_ca **out, uv_loop_t *loop, const struct mc_opts *o,
     buf_init(&ca->ipayload);
     buf_init(&ca->sigin);
     buf_init(&ca->dir_json);
+    buf_init(&ca->other_spki);
     mc_map_init(&ca->by_thumb);
     mc_map_init(&ca->issued_sets);
     mc_map_init(&ca->replaced);
@@ -1921,6 +2262,7 @@ void mc_ca_free(struct mc_ca *ca)
     buf_cleanup(&ca->ipayload);
     buf_cleanup(&ca->sigin);
     buf_cleanup(&ca->dir_json);
+    buf_cleanup(&ca->other_spki);
     free(ca);
 }
 
@@ -1986,6 +2328,11 @@ void mc_ca_stats_json(struct mc_ca *ca, struct buf *b)
                (unsigned long long)s->inj_429, (unsigned long long)s->inj_503,
                (unsigned long long)s->inj_bad_nonce, (unsigned long long)s->inj_drop,
                (unsigned long long)s->inj_hang);
+    buf_puts(b, "\"hostile\":{");
+    for (int m = 1; m < MC_HX__COUNT; m++)
+        buf_printf(b, "%s\"%s\":%llu", m > 1 ? "," : "", mc_hx_name((enum mc_hx)m),
+                   (unsigned long long)s->hostile[m]);
+    buf_puts(b, "},");
     buf_printf(b, "\"rate_limit_violations\":%llu,\"rate_limited\":{", (unsigned long long)viol);
     for (int k = 0; k < MC_RL__COUNT; k++)
         buf_printf(b, "%s\"%s\":%llu", k ? "," : "", mc_rl_kind_name((enum mc_rl_kind)k),

@@ -291,6 +291,15 @@ static int spki_of(struct buf *b, EVP_PKEY *k)
     return 0;
 }
 
+int mc_spki_new_p256(struct buf *out)
+{
+    EVP_PKEY *k = gen_p256();
+    int rc = k ? spki_of(out, k) : CF_ECRYPTO;
+
+    EVP_PKEY_free(k);
+    return rc;
+}
+
 static void random_serial(uint8_t s[MC_SERIAL_LEN])
 {
     RAND_bytes(s, MC_SERIAL_LEN);

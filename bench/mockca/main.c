@@ -45,6 +45,9 @@ static const char usage_text[] =
     "  --inject-on LIST          endpoints that get them (comma-separated, or 'all'; default\n"
     "                            every endpoint but directory, new-nonce, new-account)\n"
     "  --retry-after S           Retry-After of injected 429 and 503 answers (default 1)\n"
+    "  --hostile MODE            spoil the answers of every order (README: hostile answers);\n"
+    "                            without it, an order whose first name's first label is\n"
+    "                            hx-MODE or hx-MODE-... gets MODE\n"
     "  --ratelimit SPEC          enforce limits: letsencrypt, none, and overrides\n"
     "                            NAME=none|COUNT/DURATION[:BURST] (default none)\n"
     "  --ratelimit-scale F       divide every limit's period by F (fast scenarios)\n"
@@ -82,6 +85,7 @@ enum {
     OPT_HANG,
     OPT_INJECT_ON,
     OPT_RETRY_AFTER,
+    OPT_HOSTILE,
     OPT_RATELIMIT,
     OPT_RL_SCALE,
     OPT_ARI_WINDOW,
@@ -121,6 +125,7 @@ static const struct option long_opts[] = {
     {"hang", required_argument, NULL, OPT_HANG},
     {"inject-on", required_argument, NULL, OPT_INJECT_ON},
     {"retry-after", required_argument, NULL, OPT_RETRY_AFTER},
+    {"hostile", required_argument, NULL, OPT_HOSTILE},
     {"ratelimit", required_argument, NULL, OPT_RATELIMIT},
     {"ratelimit-scale", required_argument, NULL, OPT_RL_SCALE},
     {"ari-window", required_argument, NULL, OPT_ARI_WINDOW},
@@ -443,6 +448,13 @@ int main(int argc, char **argv)
             else
                 o.ari_retry_after = (int)v;
             break;
+        case OPT_HOSTILE: {
+            int m = mc_hx_parse(optarg);
+            if (m < 0)
+                return fail_usage("unknown --hostile mode %s", optarg);
+            o.hostile = (enum mc_hx)m;
+            break;
+        }
         case OPT_RATELIMIT:
             rl_spec = optarg;
             break;

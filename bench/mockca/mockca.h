@@ -8,7 +8,7 @@
  *                HTTP/1.1 fallback, the latency queue
  *   acme.c       routing, JWS checks, nonces, accounts, orders,
  *                authorizations, challenges, finalize, certificates, ARI,
- *                key change, revocation, error injection
+ *                key change, revocation, error injection, hostile answers
  *   jose.c       a JSON tokenizer that never allocates, base64, JWK, JWS
  *   der.c        a DER writer and reader
  *   certs.c      the mock's CA hierarchy, TLS server and leaf certificates, CSRs
@@ -235,6 +235,12 @@ struct mc_leaf {
     size_t nnames;
 };
 
+/*
+ * mc_spki_new_p256 appends the DER SubjectPublicKeyInfo of a fresh P-256
+ * key (the private half is thrown away) to out. Returns 0 or CF_ECRYPTO.
+ */
+int mc_spki_new_p256(struct buf *out);
+
 /* mc_issue_leaf signs the leaf l with the intermediate and appends it as PEM to out. Returns 0 or
  * CF_ECRYPTO. */
 int mc_issue_leaf(struct mc_issuer *is, struct buf *out, const struct mc_leaf *l);
@@ -439,7 +445,45 @@ struct mc_request {
     uint64_t peer; /* the client's address, for per-IP limits */
 };
 
-enum mc_ctype { MC_CT_NONE = 0, MC_CT_JSON, MC_CT_PROBLEM, MC_CT_PEM };
+enum mc_ctype { MC_CT_NONE = 0, MC_CT_JSON, MC_CT_PROBLEM, MC_CT_PEM, MC_CT_HTML };
+
+/*
+ * Hostile answers (acme.c, README "Hostile answers"): what a broken or
+ * malicious CA may send a client, one mode per order. A mode is chosen for
+ * every order by --hostile, or per order by its first identifier: a
+ * leftmost label "hx-<mode>" (or "hx-<mode>-<anything>") selects <mode>.
+ */
+enum mc_hx {
+    MC_HX_NONE = 0,
+    MC_HX_HUGE_ORDER,         /* newOrder: an order object of 5 MiB */
+    MC_HX_BIG_ORDER,          /* newOrder: valid JSON of 300 KiB */
+    MC_HX_MANY_AUTHZ,         /* newOrder: 1,000 authorization URLs */
+    MC_HX_TRUNC_ORDER,        /* newOrder: the order object cut in half */
+    MC_HX_TYPES_ORDER,        /* newOrder: members of the wrong JSON types */
+    MC_HX_DEEP_ORDER,         /* newOrder: arrays nested 100,000 deep */
+    MC_HX_TRUNC_AUTHZ,        /* authorizations cut in half */
+    MC_HX_TYPES_AUTHZ,        /* authorizations whose dns-01 token is a number */
+    MC_HX_CTYPE_JSON,         /* every JSON answer about the order as text/html */
+    MC_HX_CTYPE_CERT,         /* the certificate chain as text/html */
+    MC_HX_OTHER_NAMES,        /* a leaf for other names (the CSR's key) */
+    MC_HX_OTHER_KEY,          /* a leaf for the order's names and another key */
+    MC_HX_GARBAGE_PEM,        /* a CERTIFICATE block that is not DER, then the intermediate */
+    MC_HX_NOT_PEM,            /* a body without any PEM block */
+    MC_HX_EMPTY_CHAIN,        /* an empty body */
+    MC_HX_BAD_ISSUER,         /* the leaf, then the root, which did not issue it */
+    MC_HX_HUGE_CERT,          /* a chain of 5 MiB */
+    MC_HX_REDIRECT_ORDER,     /* the order and finalize URLs answer 307 to http:// */
+    MC_HX_REDIRECT_CERT,      /* the certificate URL answers 301 to http:// */
+    MC_HX_PROCESSING_FOREVER, /* a finalized order stays processing (Retry-After: 1) */
+    MC_HX_PENDING_FOREVER,    /* an answered challenge never ends: authz pending (Retry-After: 1) */
+    MC_HX__COUNT
+};
+
+/* mc_hx_name returns the mode's name ("other-key"), as --hostile and host names spell it. */
+const char *mc_hx_name(enum mc_hx m);
+
+/* mc_hx_parse returns the mode named s, or -1. */
+int mc_hx_parse(const char *s);
 
 /* One response; the transport owns the memory. */
 struct mc_response {
@@ -482,8 +526,9 @@ struct mc_opts {
     const char *eab_kid; /* NULL: no external account binding */
     const uint8_t *eab_key;
     size_t eab_key_len;
-    size_t cert_cache; /* certificates kept as PEM */
-    uint64_t seed;     /* 0: random */
+    size_t cert_cache;  /* certificates kept as PEM */
+    enum mc_hx hostile; /* --hostile: the mode of every order; MC_HX_NONE: by host name */
+    uint64_t seed;      /* 0: random */
 };
 
 /* Counters for the stats file. */
@@ -496,6 +541,7 @@ struct mc_stats {
     uint64_t nonces, bad_nonce_replayed, bad_nonce_unknown, bad_nonce_expired, bad_nonce_malformed;
     uint64_t jws_verified, jws_failed, csr_verified;
     uint64_t inj_429, inj_503, inj_bad_nonce, inj_drop, inj_hang;
+    uint64_t hostile[MC_HX__COUNT];   /* hostile answers sent, by mode */
     uint64_t rl_denied[MC_RL__COUNT]; /* 429 rateLimited from the limits: the client's violations */
     /* Transport. */
     uint64_t conns_accepted, conns_open, conns_h2, conns_h1, tls_failed, conns_dropped;

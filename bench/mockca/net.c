@@ -229,6 +229,8 @@ static const char *ctype_name(enum mc_ctype t)
         return "application/problem+json";
     case MC_CT_PEM:
         return "application/pem-certificate-chain";
+    case MC_CT_HTML:
+        return "text/html; charset=utf-8"; /* hostile answers only */
     default:
         return NULL;
     }
@@ -302,6 +304,10 @@ static const char *reason(int status)
         return "Created";
     case 204:
         return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 307:
+        return "Temporary Redirect";
     case 400:
         return "Bad Request";
     case 401:

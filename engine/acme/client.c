@@ -80,8 +80,9 @@ struct acme_client {
     acme_client_start_cb start_cb;
     void *start_arg;
     struct acme_client_stats stats;
-    int busy;    /* frames on the stack using c */
-    int closing; /* acme_client_free was called */
+    int first_poll_ms[ACME_POLL__COUNT]; /* learnt first-poll delays; 0: nothing learnt */
+    int busy;                            /* frames on the stack using c */
+    int closing;                         /* acme_client_free was called */
 };
 
 static const char *state_name(enum client_state s)
@@ -753,4 +754,42 @@ const struct acme_directory *acme_client_directory(const struct acme_client *c)
 void acme_client_get_stats(const struct acme_client *c, struct acme_client_stats *out)
 {
     *out = c->stats;
+}
+
+/* The longest first-poll delay kept: far beyond any job's poll interval. */
+#define FIRST_POLL_MAX_MS 60000
+
+int acme_client_first_poll_ms(const struct acme_client *c, enum acme_poll_kind kind, int cap_ms)
+{
+    int ms = (unsigned)kind < ACME_POLL__COUNT ? c->first_poll_ms[kind] : 0;
+    if (ms <= 0)
+        ms = ACME_POLL_FIRST_START_MS;
+    if (ms > cap_ms)
+        ms = cap_ms;
+    if (ms < ACME_POLL_FIRST_MIN_MS && cap_ms >= ACME_POLL_FIRST_MIN_MS)
+        ms = ACME_POLL_FIRST_MIN_MS;
+    return ms;
+}
+
+void acme_client_first_poll_seen(struct acme_client *c, enum acme_poll_kind kind, int delay_ms,
+                                 int done)
+{
+    int *est;
+    if ((unsigned)kind >= ACME_POLL__COUNT || delay_ms <= 0)
+        return;
+    est = &c->first_poll_ms[kind];
+    /*
+     * Judged by the delay this job waited, not by the estimate now: jobs
+     * polled together report together, and fifty answers to one delay must
+     * move the estimate once, not fifty times.
+     */
+    if (done) {
+        int sooner = delay_ms - delay_ms / 10;
+        if (*est <= 0 || sooner < *est)
+            *est = sooner < ACME_POLL_FIRST_MIN_MS ? ACME_POLL_FIRST_MIN_MS : sooner;
+    } else {
+        int later = delay_ms > FIRST_POLL_MAX_MS / 2 ? FIRST_POLL_MAX_MS : 2 * delay_ms;
+        if (later > *est)
+            *est = later;
+    }
 }

@@ -222,4 +222,31 @@ const struct acme_directory *acme_client_directory(const struct acme_client *c);
 /* acme_client_get_stats copies the client's counters into *out. */
 void acme_client_get_stats(const struct acme_client *c, struct acme_client_stats *out);
 
+/*
+ * Poll pacing. RFC 8555 §7.5.1 and §7.4 have the client poll an
+ * authorization (after its challenge response) and an order (after
+ * finalize) until they leave pending or processing, after the CA's
+ * Retry-After when there is one; without one the schedule is the client's.
+ * How soon this CA is done is learnt from the first poll of each phase, for
+ * all the jobs of a client: acme_client_first_poll_ms gives the delay
+ * before a first poll (at most cap_ms, the job's poll interval;
+ * ACME_POLL_FIRST_START_MS until something was learnt) and
+ * acme_client_first_poll_seen reports whether the first poll after
+ * delay_ms found the object done. A first poll that finds it done brings
+ * the next ones a tenth sooner; one that does not doubles the delay, so
+ * about one first poll in eight comes too early (and the job polls again
+ * with its usual backoff). A CA slower than cap_ms gets the cap after the
+ * first few misses of a run.
+ */
+#define ACME_POLL_FIRST_START_MS 100
+#define ACME_POLL_FIRST_MIN_MS 20
+enum acme_poll_kind {
+    ACME_POLL_AUTHZ = 0, /* an authorization after its challenge response */
+    ACME_POLL_ORDER,     /* an order after finalize, or not ready yet */
+    ACME_POLL__COUNT,
+};
+int acme_client_first_poll_ms(const struct acme_client *c, enum acme_poll_kind kind, int cap_ms);
+void acme_client_first_poll_seen(struct acme_client *c, enum acme_poll_kind kind, int delay_ms,
+                                 int done);
+
 #endif

@@ -87,7 +87,10 @@ struct acme_order_job {
     char txt_value[128];
     int tries;             /* propagation checks made for the current authorization */
     int64_t poll_until_ms; /* end of the current poll phase (wall clock) */
-    int64_t deadline_ms;   /* end of the job (wall clock) */
+    int poll_delay_ms;     /* the wait before the poll armed or in flight; 0: none yet */
+    int poll_first;        /* that poll is the phase's first, after a learnt delay */
+    enum acme_poll_kind poll_kind;
+    int64_t deadline_ms; /* end of the job (wall clock) */
     /* The step in progress: sent again as it is on a transient failure. */
     char url[ACME_URL_MAX];
     char *payload;
@@ -108,6 +111,7 @@ struct acme_order_job {
     struct crypto_key *cert_key;
     struct buf key_pem; /* cert_key as PKCS#8 PEM; wiped before it is freed */
     struct buf chain;
+    struct crypto_cert_info *leaf; /* chain's leaf, once verify parsed it */
     /* The outcome. */
     int error;
     enum acme_order_state failed_in;
@@ -209,6 +213,7 @@ static void on_handle_close(uv_handle_t *h)
     forget_key(j);
     buf_cleanup(&j->key_pem);
     buf_cleanup(&j->chain);
+    free(j->leaf);
     free_order_view(j);
     free(j->payload);
     free(j);
@@ -289,6 +294,7 @@ static void finish(struct acme_order_job *j)
     r.terminal = j->error ? j->terminal : 0;
     r.resumed = j->resumed;
     r.stage_ns = j->stage_ns;
+    r.leaf = j->error ? NULL : j->leaf;
     if (!j->error) {
         r.chain_pem = j->chain.data;
         r.chain_len = j->chain.len;
@@ -392,8 +398,48 @@ static void fail_reply(struct acme_order_job *j, const struct acme_client_reply 
         fail(j, err, "%s: HTTP %d %s: %s", what, r->status, r->problem->type, r->problem->detail);
     else if (r->error)
         fail(j, err, "%s: HTTP %d: %s", what, r->status, r->error_text);
+    else if (r->status >= 300 && r->status <= 399)
+        /* The http client follows no redirect (DESIGN.md §6); say where it pointed. */
+        fail(j, CF_EPROTO, "%s: unexpected HTTP %d redirect to %s (not followed)", what, r->status,
+             r->location ? r->location : "nowhere");
     else
         fail(j, CF_EPROTO, "%s: unexpected HTTP %d", what, r->status);
+}
+
+/*
+ * media_type_is returns 1 when the Content-Type value ct names the media
+ * type want: type and subtype compared case-insensitively, parameters
+ * (";charset=...") ignored (RFC 9110 §8.3.1). 0 for another type or none.
+ */
+static int media_type_is(const char *ct, const char *want)
+{
+    size_t n = strlen(want);
+    if (!ct)
+        return 0;
+    ct += strspn(ct, " \t");
+    if (strncasecmp(ct, want, n) != 0)
+        return 0;
+    ct += n;
+    ct += strspn(ct, " \t");
+    return *ct == '\0' || *ct == ';';
+}
+
+/*
+ * check_ctype fails the job and returns -1 when r is not labelled want:
+ * ACME objects are application/json (RFC 8555 §7.1), certificate chains
+ * application/pem-certificate-chain (§7.4.2). A body labelled otherwise (an
+ * HTML page from a proxy or a broken CA) is not read as one of them.
+ */
+static int check_ctype(struct acme_order_job *j, const struct acme_client_reply *r,
+                       const char *want, int terminal)
+{
+    if (media_type_is(r->content_type, want))
+        return 0;
+    if (terminal)
+        j->terminal = 1;
+    fail(j, CF_EPROTO, "Content-Type %s, not %s", r->content_type ? r->content_type : "missing",
+         want);
+    return -1;
 }
 
 static void send_step(struct acme_order_job *j)
@@ -475,25 +521,69 @@ static int back(struct acme_order_job *j, const struct acme_client_reply *r)
 }
 
 /*
+ * start_polling begins a poll phase of kind k: the phase's budget starts
+ * now and its first poll comes after the client's learnt delay (or the
+ * CA's Retry-After), never at once: a CA does not validate or issue within
+ * the round trip that asked it to.
+ */
+static void start_polling(struct acme_order_job *j, enum acme_poll_kind k)
+{
+    j->poll_until_ms = cf_wall_ms() + j->o.poll_max_ms;
+    j->poll_kind = k;
+    j->poll_delay_ms = 0;
+    j->poll_first = 0;
+}
+
+/*
+ * polled is the first thing a poll's answer does once it parsed: the first
+ * poll of a phase tells the client how soon this CA was done (done: the
+ * object left pending or processing).
+ */
+static void polled(struct acme_order_job *j, int done)
+{
+    if (!j->poll_first)
+        return;
+    j->poll_first = 0;
+    acme_client_first_poll_seen(j->o.client, j->poll_kind, j->poll_delay_ms, done);
+}
+
+/*
  * wait_then arms the timer for the next poll: Retry-After when the CA gave
- * one (RFC 8555 §7.4, §8.2), else the configured interval; fails with a
- * timeout when that would pass the poll phase's end.
+ * one (RFC 8555 §7.4, §8.2, never sooner than the configured interval);
+ * else the client's learnt delay for a phase's first poll, then twice the
+ * previous wait per poll up to the configured interval. Fails with a
+ * timeout when that would pass the poll phase's end (a first poll is still
+ * made, at the end).
  */
 static void wait_then(struct acme_order_job *j, int64_t retry_after, const char *what)
 {
     int64_t now = cf_wall_ms();
-    int64_t delay = j->o.poll_interval_ms;
+    int64_t delay;
+    int first = j->poll_delay_ms == 0;
+    j->poll_first = 0;
     if (retry_after > 0) {
         delay = retry_after * 1000 - now;
         if (delay < j->o.poll_interval_ms)
             delay = j->o.poll_interval_ms;
         if (delay > ACME_ORDER_RETRY_AFTER_MAX_MS)
             delay = ACME_ORDER_RETRY_AFTER_MAX_MS;
+    } else if (first) {
+        delay = acme_client_first_poll_ms(j->o.client, j->poll_kind, j->o.poll_interval_ms);
+        j->poll_first = 1;
+    } else {
+        delay = 2 * (int64_t)j->poll_delay_ms;
+        if (delay > j->o.poll_interval_ms)
+            delay = j->o.poll_interval_ms;
     }
     if (now + delay > j->poll_until_ms) {
-        fail(j, CF_ETIMEOUT, "%s after %d ms", what, j->o.poll_max_ms);
-        return;
+        if (!first) {
+            fail(j, CF_ETIMEOUT, "%s after %d ms", what, j->o.poll_max_ms);
+            return;
+        }
+        delay = j->poll_until_ms > now ? j->poll_until_ms - now : 0;
+        j->poll_first = 0;
     }
+    j->poll_delay_ms = delay > 0 ? (int)delay : 1;
     uv_timer_start(&j->timer, on_timer, (uint64_t)delay, 0);
 }
 
@@ -551,17 +641,35 @@ static void start_poll_order(struct acme_order_job *j, int64_t retry_after);
 static void download(struct acme_order_job *j);
 
 /*
+ * order_scratch returns this thread's struct acme_order to parse into. The
+ * struct is over 100 KiB (room for ACME_MAX_AUTHZ URLs): allocated once per
+ * thread rather than for every order a CA sends, where malloc and free of
+ * a block that size (heap consolidation, fresh pages) cost more than the
+ * parse. Valid until the next call on the thread: callers copy what they
+ * keep before anything else runs.
+ */
+static struct acme_order *order_scratch(void)
+{
+    static _Thread_local struct acme_order *scratch;
+    if (!scratch)
+        scratch = xmalloc(sizeof(*scratch));
+    return scratch;
+}
+
+/*
  * parse_order reads an order object and keeps what the job needs of it.
  * Fails the job and returns -1 when the object does not parse.
  */
 static int parse_order(struct acme_order_job *j, const struct acme_client_reply *r)
 {
     const char *perr = NULL;
-    struct acme_order *o = xmalloc(sizeof(*o));
-    int rc = -1;
+    struct acme_order *o;
+    if (check_ctype(j, r, "application/json", 0))
+        return -1;
+    o = order_scratch();
     if (acme_order_parse(o, r->body, r->body_len, &perr) != 0) {
         fail(j, CF_EPROTO, "bad order object: %s", perr ? perr : "parse error");
-        goto out_free_order;
+        return -1;
     }
     free_order_view(j);
     j->ostatus = o->status;
@@ -578,12 +686,9 @@ static int parse_order(struct acme_order_job *j, const struct acme_client_reply 
                           o->error.detail);
         else
             fail_terminal(j, CF_EACME, NULL, "order is invalid");
-        goto out_free_order;
+        return -1;
     }
-    rc = 0;
-out_free_order:
-    free(o);
-    return rc;
+    return 0;
 }
 
 /* ours says whether the job holds the durable key of the order's CSR. */
@@ -809,11 +914,10 @@ static void on_resume(void *arg, const struct acme_client_reply *r)
         start_afresh(j, why);
         return;
     }
-    o = xmalloc(sizeof(*o));
+    o = order_scratch();
     int bad = acme_order_parse(o, r->body, r->body_len, &perr) != 0;
     enum acme_status st = bad ? ACME_ST_UNKNOWN : o->status;
     int64_t expires = bad ? 0 : o->expires;
-    free(o);
     if (bad) {
         start_afresh(j, perr ? perr : "the order does not parse");
         return;
@@ -838,18 +942,18 @@ static void on_resume(void *arg, const struct acme_client_reply *r)
 static void on_authz(void *arg, const struct acme_client_reply *r);
 static void on_ready(void *arg, const struct acme_client_reply *r);
 
-/* next_authz fetches authorization authz_i, or moves on to the order when all are done. */
+/* next_authz fetches authorization authz_i, or moves on to finalize when all are done. */
 static void next_authz(struct acme_order_job *j)
 {
     if (j->authz_i >= j->nauthz) {
         /*
-         * RFC 8555 §7.1.6: the order turns ready once every authorization
-         * is valid, and finalizing a pending order is an orderNotReady
-         * error: read the order first.
+         * Every authorization was seen valid, so the order is ready (RFC
+         * 8555 §7.1.6), and §7.4 has the client finalize once it believes
+         * the requirements are met: no read of the order first. A CA that
+         * has not caught up answers orderNotReady, and on_finalize reads
+         * the order and waits for it then.
          */
-        acme_order_set_state(j, ACME_ORDER_READY);
-        j->poll_until_ms = cf_wall_ms() + j->o.poll_max_ms;
-        step(j, j->order_url, "", on_ready);
+        keygen(j);
         return;
     }
     acme_order_set_state(j, ACME_ORDER_AUTHZ);
@@ -877,6 +981,8 @@ static int parse_authz(struct acme_order_job *j, const struct acme_client_reply 
         fail_reply(j, r, "authorization fetch failed");
         return -1;
     }
+    if (check_ctype(j, r, "application/json", 0))
+        return -1;
     struct acme_authz *a = xmalloc(sizeof(*a));
     if (acme_authz_parse(a, r->body, r->body_len, &perr) != 0) {
         fail(j, CF_EPROTO, "bad authorization object: %s", perr ? perr : "parse error");
@@ -907,7 +1013,7 @@ out_free_authz:
 }
 
 static void publish(struct acme_order_job *j);
-static void poll_authz(struct acme_order_job *j);
+static void poll_authz(struct acme_order_job *j, int64_t retry_after);
 
 /*
  * withdraw_leftover queues the removal of the TXT value a killed run may
@@ -960,7 +1066,7 @@ static void on_authz(void *arg, const struct acme_client_reply *r)
             j->published = 1;
         }
         buf_cleanup(&val);
-        poll_authz(j);
+        poll_authz(j, 0);
         return;
     }
     publish(j);
@@ -1069,16 +1175,17 @@ static void on_respond(void *arg, const struct acme_client_reply *r)
         fail_reply(j, r, "challenge response refused");
         return;
     }
-    poll_authz(j);
+    poll_authz(j, r->error ? 0 : r->retry_after);
 }
 
 static void on_poll_authz(void *arg, const struct acme_client_reply *r);
 
-static void poll_authz(struct acme_order_job *j)
+/* poll_authz waits for the authorization's verdict; retry_after is the response's (§8.2). */
+static void poll_authz(struct acme_order_job *j, int64_t retry_after)
 {
     acme_order_set_state(j, ACME_ORDER_POLL_AUTHZ);
-    j->poll_until_ms = cf_wall_ms() + j->o.poll_max_ms;
-    step(j, j->authz[j->authz_i], "", on_poll_authz);
+    start_polling(j, ACME_POLL_AUTHZ);
+    wait_then(j, retry_after, "authorization still pending");
 }
 
 static void on_poll_authz(void *arg, const struct acme_client_reply *r)
@@ -1087,6 +1194,7 @@ static void on_poll_authz(void *arg, const struct acme_client_reply *r)
     struct authz_view v;
     if (back(j, r) || parse_authz(j, r, &v))
         return;
+    polled(j, v.status != ACME_ST_PENDING);
     if (v.status == ACME_ST_VALID) {
         j->authz_i++;
         next_authz(j);
@@ -1106,6 +1214,7 @@ static void on_ready(void *arg, const struct acme_client_reply *r)
     }
     if (parse_order(j, r))
         return;
+    polled(j, j->ostatus != ACME_ST_PENDING);
     if (j->ostatus == ACME_ST_PENDING)
         wait_then(j, r->retry_after, "order not ready");
     else
@@ -1240,7 +1349,7 @@ static void on_finalize(void *arg, const struct acme_client_reply *r)
     if (r->problem && acme_problem_is(r->problem, "orderNotReady") && j->resyncs < RESYNC_MAX) {
         j->resyncs++;
         acme_order_set_state(j, ACME_ORDER_READY);
-        j->poll_until_ms = cf_wall_ms() + j->o.poll_max_ms;
+        start_polling(j, ACME_POLL_ORDER);
         step(j, j->order_url, "", on_ready);
         return;
     }
@@ -1257,7 +1366,7 @@ static void on_finalize(void *arg, const struct acme_client_reply *r)
 static void start_poll_order(struct acme_order_job *j, int64_t retry_after)
 {
     acme_order_set_state(j, ACME_ORDER_POLL_ORDER);
-    j->poll_until_ms = cf_wall_ms() + j->o.poll_max_ms;
+    start_polling(j, ACME_POLL_ORDER);
     str_copy(j->url, sizeof(j->url), j->order_url);
     if (j->ostatus == ACME_ST_VALID && j->cert_url && j->cert_url[0])
         download(j);
@@ -1276,6 +1385,7 @@ static void on_poll_order(void *arg, const struct acme_client_reply *r)
     }
     if (parse_order(j, r))
         return;
+    polled(j, j->ostatus != ACME_ST_PROCESSING);
     if (j->ostatus == ACME_ST_VALID && j->cert_url[0])
         download(j);
     else
@@ -1300,15 +1410,23 @@ static void download(struct acme_order_job *j)
     step(j, j->cert_url, "", on_download);
 }
 
-/* verify checks the chain before anyone stores it: our name, our key. */
+/*
+ * verify checks the chain before anyone stores it: our name, our key (one
+ * parse of the chain for both; the leaf is kept for the result).
+ */
 static void verify(struct acme_order_job *j)
 {
     struct crypto_cert_info *leaf = xmalloc(sizeof(*leaf));
     size_t n = 0, i;
+    int ours_key = 0;
     acme_order_set_state(j, ACME_ORDER_VERIFY);
-    int rc = crypto_cert_parse_chain(j->chain.data, j->chain.len, leaf, &n);
+    int rc =
+        crypto_cert_parse_chain_key(j->chain.data, j->chain.len, j->cert_key, leaf, &n, &ours_key);
     if (rc) {
-        fail_terminal(j, rc, NULL, "certificate chain does not parse: %s", cf_strerror(rc));
+        fail_terminal(j, rc, NULL,
+                      "broken certificate chain (a block that does not parse, or a certificate "
+                      "not issued by the next): %s",
+                      cf_strerror(rc));
         goto out_free_leaf;
     }
     for (i = 0; i < leaf->n_names; i++)
@@ -1319,15 +1437,17 @@ static void verify(struct acme_order_job *j)
                       leaf->serial_hex);
         goto out_free_leaf;
     }
-    rc = crypto_cert_matches_key(j->chain.data, j->chain.len, j->cert_key);
-    if (rc) {
-        fail_terminal(j, rc, NULL, "certificate %s is not for our key: %s", leaf->serial_hex,
-                      cf_strerror(rc));
+    if (!ours_key) {
+        fail_terminal(j, CF_ECRYPTO, NULL, "certificate %s is not for our key: %s",
+                      leaf->serial_hex, cf_strerror(CF_ECRYPTO));
         goto out_free_leaf;
     }
     log_event(LOG_DEBUG, "acme_order_verified", "host", j->host, "serial", leaf->serial_hex, NULL);
     acme_order_set_state(j, ACME_ORDER_DONE);
+    free(j->leaf);
+    j->leaf = leaf; /* lent to the callback; freed with the job */
     finish(j);
+    return;
 out_free_leaf:
     free(leaf);
 }
@@ -1341,6 +1461,8 @@ static void on_download(void *arg, const struct acme_client_reply *r)
         fail_reply(j, r, "certificate download failed");
         return;
     }
+    if (check_ctype(j, r, "application/pem-certificate-chain", 1))
+        return;
     if (r->body_len == 0 || r->body_len > CRYPTO_CHAIN_MAX_BYTES) {
         fail_terminal(j, CF_ETOOBIG, NULL, "certificate body of %zu bytes", r->body_len);
         return;

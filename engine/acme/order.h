@@ -186,6 +186,11 @@ struct acme_order_result {
      */
     int terminal;
     int resumed; /* the job went on with a stored pending order */
+    /*
+     * On success, the leaf of chain_pem as the job's check parsed it (NULL
+     * otherwise), so the caller need not parse the chain again.
+     */
+    const struct crypto_cert_info *leaf;
     /* Wall time the job spent in each state (for the run's per-stage percentiles). */
     const uint64_t *stage_ns; /* ACME_ORDER__COUNT entries */
 };

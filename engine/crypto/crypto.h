@@ -252,6 +252,15 @@ int crypto_cert_parse_chain(const char *pem, size_t len, struct crypto_cert_info
 int crypto_cert_matches_key(const char *pem, size_t len, const struct crypto_key *key);
 
 /*
+ * crypto_cert_parse_chain_key is crypto_cert_parse_chain and
+ * crypto_cert_matches_key in one parse of the chain: same returns and
+ * *leaf, *n_certs as crypto_cert_parse_chain, and on success *key_matches
+ * is 1 when the first certificate's public key is key's, else 0.
+ */
+int crypto_cert_parse_chain_key(const char *pem, size_t len, const struct crypto_key *key,
+                                struct crypto_cert_info *leaf, size_t *n_certs, int *key_matches);
+
+/*
  * crypto_ari_cert_id appends the ACME Renewal Information certificate
  * identifier (RFC 9773 §4.1) to out: base64url(AKI keyIdentifier) "."
  * base64url(serial DER content octets). Returns 0, or CF_EPARSE when the

@@ -311,16 +311,40 @@ out_free_cert:
 }
 
 /*
+ * chain_link returns 1 when issuer can be the certificate that certified
+ * subject: subject's issuer name is issuer's subject name (RFC 5280
+ * §4.1.2.4) and, when both carry one, subject's authority key identifier is
+ * issuer's subject key identifier (§4.2.1.1). Signatures are not checked:
+ * this refuses a chain that was not put together from one issuer's
+ * certificates, it does not make a verifier of a parser.
+ */
+static int chain_link(X509 *subject, X509 *issuer)
+{
+    const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(subject);
+    const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(issuer);
+    int ok = X509_NAME_cmp(X509_get_issuer_name(subject), X509_get_subject_name(issuer)) == 0 &&
+             (!aki || !ski || ASN1_OCTET_STRING_cmp(aki, ski) == 0);
+
+    /* Decoding the extensions may queue errors for bad ones: the answer is what counts. */
+    ERR_clear_error();
+    return ok;
+}
+
+/*
  * chain_read parses the PEM chain at pem (len bytes): *leaf gets the first
  * certificate (the caller frees it), *n_certs the count. The count of
  * "BEGIN CERTIFICATE" lines bounds the work before anything is decoded, and
- * every such block must parse. Returns 0, CF_ETOOBIG or CF_EPARSE.
+ * every such block must parse. Each certificate must be issued by the next
+ * (chain_link), as RFC 8555 §7.4.2 delivers the chain: a leaf followed by a
+ * certificate that did not issue it is a broken chain. Returns 0,
+ * CF_ETOOBIG or CF_EPARSE.
  */
 static int chain_read(const char *pem, size_t len, X509 **leaf, size_t *n_certs)
 {
     static const char marker[] = "-----BEGIN CERTIFICATE-----";
     const size_t marker_len = sizeof(marker) - 1;
     BIO *bio = NULL;
+    X509 *prev = NULL; /* the certificate before this one; owned unless it is *leaf */
     size_t count = 0;
     int ret = 0;
 
@@ -355,15 +379,23 @@ static int chain_read(const char *pem, size_t len, X509 **leaf, size_t *n_certs)
             ret = crypto_fail("PEM_read_bio_X509", CF_EPARSE);
             goto out_free_bio;
         }
+        if (prev && !chain_link(prev, x)) {
+            X509_free(x);
+            ret = crypto_fail("chain_link", CF_EPARSE);
+            goto out_free_bio;
+        }
         if (i == 0)
             *leaf = x;
-        else
-            X509_free(x);
+        else if (prev != *leaf)
+            X509_free(prev);
+        prev = x;
     }
     if (n_certs)
         *n_certs = count;
 out_free_bio:
     BIO_free(bio);
+    if (prev != *leaf)
+        X509_free(prev);
     if (ret < 0) {
         X509_free(*leaf);
         *leaf = NULL;
@@ -556,6 +588,27 @@ int crypto_cert_matches_key(const char *pem, size_t len, const struct crypto_key
     ret = cert_has_key(x, key, &equal);
     if (ret == 0 && !equal)
         ret = CF_ECRYPTO;
+out_free_cert:
+    X509_free(x);
+    return ret;
+}
+
+int crypto_cert_parse_chain_key(const char *pem, size_t len, const struct crypto_key *key,
+                                struct crypto_cert_info *leaf, size_t *n_certs, int *key_matches)
+{
+    X509 *x = NULL;
+    int ret;
+
+    *key_matches = 0;
+    ret = chain_read(pem, len, &x, n_certs);
+    if (ret < 0)
+        goto out_free_cert;
+    if (leaf) {
+        ret = cert_info_fill(x, leaf);
+        if (ret < 0)
+            goto out_free_cert;
+    }
+    ret = cert_has_key(x, key, key_matches);
 out_free_cert:
     X509_free(x);
     return ret;

@@ -24,6 +24,9 @@
 #define CF_HTTP_VERSION "0"
 #endif
 
+/* Reset easy handles kept for reuse (see struct http_client). */
+#define HTTP_SPARE_HANDLES 64
+
 /* One watched socket: its uv_poll lives until its close callback. */
 struct http_sock {
     uv_poll_t poll;
@@ -59,6 +62,13 @@ struct http_client {
     char user_agent[64];
     struct http_xfer *xfers;
     struct http_sock *socks;
+    /*
+     * Easy handles of finished transfers, reset (curl_easy_reset) for the
+     * next request: a fresh handle per request cost more in allocations
+     * than setting its options.
+     */
+    CURL *spare[HTTP_SPARE_HANDLES];
+    size_t nspare;
 };
 
 const char *http_method_name(enum http_method m)
@@ -123,7 +133,14 @@ static void xfer_unlink(struct http_xfer *x)
 
 static void xfer_free(struct http_xfer *x)
 {
-    curl_easy_cleanup(x->easy);
+    struct http_client *c = x->c;
+    if (x->easy && !c->closing && c->nspare < HTTP_SPARE_HANDLES) {
+        /* Options, headers and state go; the handle's buffers stay. */
+        curl_easy_reset(x->easy);
+        c->spare[c->nspare++] = x->easy;
+    } else {
+        curl_easy_cleanup(x->easy);
+    }
     curl_slist_free_all(x->hdr_list);
     http_hdrs_cleanup(&x->hdrs);
     buf_cleanup(&x->body);
@@ -191,10 +208,96 @@ static int version_number(long v)
  * RFC 8288 §3.2 ask for relative references; on failure the value is dropped
  * so callers only ever see absolute URLs.
  */
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_lower(char c)
+{
+    return c >= 'a' && c <= 'z';
+}
+
+/*
+ * plain_https_url says whether u is an absolute https URL that curl's URL
+ * parser gives back unchanged, so resolving it against any base is a copy:
+ * a host of lower-case letters, digits, dots and hyphens whose last label
+ * starts with a letter (never read as an IPv4 number) or a dotted quad
+ * without leading zeros; an optional port 1-65535 without a leading zero;
+ * a path of unreserved characters and slashes without dot segments; no
+ * user, query or fragment. The URLs CAs send look like this; anything else
+ * goes through curl.
+ */
+static int plain_https_url(const char *u)
+{
+    const char *p = u + 8, *label = p;
+    int dots = 0, quad = 1;
+    unsigned long port = 0;
+
+    if (strncmp(u, "https://", 8) != 0)
+        return 0;
+    for (; *p && *p != ':' && *p != '/'; p++) {
+        if (*p == '.') {
+            if (p == label || (quad && (p - label > 3 || (label[0] == '0' && p - label > 1))))
+                return 0;
+            if (quad && strtoul(label, NULL, 10) > 255)
+                return 0;
+            dots++;
+            label = p + 1;
+        } else if (is_digit(*p)) {
+            continue;
+        } else if (is_lower(*p) || *p == '-') {
+            quad = 0;
+        } else {
+            return 0;
+        }
+    }
+    if (p == label || p == u + 8)
+        return 0;
+    if (quad) {
+        /* All digits and dots: curl's IPv4 forms; only a canonical dotted quad is plain. */
+        if (dots != 3 || p - label > 3 || (label[0] == '0' && p - label > 1) ||
+            strtoul(label, NULL, 10) > 255)
+            return 0;
+    } else if (!is_lower(*label)) {
+        return 0;
+    }
+    if (*p == ':') {
+        const char *d = ++p;
+        for (; is_digit(*p); p++) {
+            port = port * 10 + (unsigned long)(*p - '0');
+            if (port > 65535)
+                return 0;
+        }
+        if (p == d || *d == '0')
+            return 0;
+    }
+    if (*p != '/')
+        return 0;
+    for (; *p; p++) {
+        if (*p == '/') {
+            if (p[1] == '.' && (p[2] == '/' || !p[2] || (p[2] == '.' && (p[3] == '/' || !p[3]))))
+                return 0;
+        } else if (!is_digit(*p) && !is_lower(*p) && !(*p >= 'A' && *p <= 'Z') && *p != '-' &&
+                   *p != '.' && *p != '_' && *p != '~') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void absolutize(char **url, const char *base)
 {
     if (!*url)
         return;
+    if (plain_https_url(*url)) {
+        /* What curl would give back (parsing costs more than the request's JSON). */
+        if (strlen(*url) > HTTP_URL_MAX) {
+            free(*url);
+            *url = NULL;
+        }
+        return;
+    }
     CURLU *u = curl_url();
     char *abs = NULL;
     if (u && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
@@ -454,6 +557,8 @@ void http_client_free(struct http_client *c)
         sock_close(c->socks);
     }
     curl_multi_cleanup(c->multi);
+    while (c->nspare)
+        curl_easy_cleanup(c->spare[--c->nspare]);
     c->multi = NULL;
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
@@ -471,7 +576,7 @@ int http_request(struct http_client *c, const struct http_req *req, http_done_cb
     x->arg = arg;
     http_hdrs_init(&x->hdrs);
     buf_init(&x->body);
-    x->easy = curl_easy_init();
+    x->easy = c->nspare ? c->spare[--c->nspare] : curl_easy_init();
     if (!x->easy) {
         free(x);
         return CF_EHTTP;
