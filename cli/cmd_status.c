@@ -299,11 +299,16 @@ int cmd_status(struct cli *c, int argc, char **argv)
     return EXIT_DONE;
 }
 
-int cmd_remove(struct cli *c, int argc, char **argv)
+/*
+ * mark_hosts runs mark on the record of each HOST argument and stores the
+ * ones it changed (mark returns 1) in one batch: `remove` and `rearm`.
+ */
+static int mark_hosts(struct cli *c, const char *cmd, int argc, char **argv,
+                      int (*mark)(struct host_record *rec, int64_t now))
 {
     int rc;
     if (argc < 2) {
-        cli_error("remove: name at least one HOST");
+        cli_error("%s: name at least one HOST", cmd);
         return EXIT_USAGE;
     }
     if ((rc = cli_load_config(c)) || (rc = cli_open_store(c)))
@@ -313,27 +318,17 @@ int cmd_remove(struct cli *c, int argc, char **argv)
     int64_t now = cf_wall_ms() / 1000;
     int status = EXIT_DONE;
     for (int i = 1; i < argc; i++) {
-        rc = lookup_host(c, "remove", argv[i], rec);
+        rc = lookup_host(c, cmd, argv[i], rec);
         if (rc) {
             status = rc > status ? rc : status;
             continue;
         }
-        if (rec->state == HOST_STOPPED && rec->reason == STOP_REMOVED)
-            continue;
-        /*
-         * The record stays, stopped: its certificate is kept until it
-         * expires, and a daily check can still tell whether the customer
-         * left the delegation behind (a leftover to report).
-         */
-        host_set_state(rec, HOST_STOPPED, STOP_REMOVED, now, "removed by an operator");
-        rec->order_url[0] = '\0';
-        rec->next_action = now;
-        store_batch_put_host(b, rec);
-        printf("removed %s\n", rec->name);
+        if (mark(rec, now))
+            store_batch_put_host(b, rec);
     }
     rc = store_batch_commit(b);
     if (rc) {
-        cli_error("remove: %s", cf_strerror(rc));
+        cli_error("%s: %s", cmd, cf_strerror(rc));
         status = EXIT_FATAL;
     }
     store_batch_free(b);
@@ -341,45 +336,45 @@ int cmd_remove(struct cli *c, int argc, char **argv)
     return status;
 }
 
+static int mark_removed(struct host_record *rec, int64_t now)
+{
+    if (rec->state == HOST_STOPPED && rec->reason == STOP_REMOVED)
+        return 0;
+    /*
+     * The record stays, stopped: its certificate is kept until it
+     * expires, and a daily check can still tell whether the customer
+     * left the delegation behind (a leftover to report).
+     */
+    host_set_state(rec, HOST_STOPPED, STOP_REMOVED, now, "removed by an operator");
+    rec->order_url[0] = '\0';
+    rec->next_action = now;
+    printf("removed %s\n", rec->name);
+    return 1;
+}
+
+int cmd_remove(struct cli *c, int argc, char **argv)
+{
+    return mark_hosts(c, "remove", argc, argv, mark_removed);
+}
+
 /*
- * cmd_rearm: `certfleet rearm HOST...` is the operator's "try again" for a
- * stopped host (failing, paused by the CA, never live, removed...): it
- * goes back to active when it holds a valid certificate, else to awaiting
- * its delegation, with its failure history cleared, due at once.
+ * `certfleet rearm HOST...` is the operator's "try again" for a stopped
+ * host (failing, paused by the CA, never live, removed...): it goes back to
+ * active when it holds a valid certificate, else to awaiting its
+ * delegation, with its failure history cleared, due at once.
  */
+static int mark_rearmed(struct host_record *rec, int64_t now)
+{
+    if (rec->state != HOST_STOPPED && rec->failures == 0) {
+        printf("%s is %s: nothing to re-arm\n", rec->name, host_state_name(rec->state));
+        return 0;
+    }
+    sched_rearm(rec, now);
+    printf("re-armed %s: %s\n", rec->name, host_state_name(rec->state));
+    return 1;
+}
+
 int cmd_rearm(struct cli *c, int argc, char **argv)
 {
-    int rc;
-    if (argc < 2) {
-        cli_error("rearm: name at least one HOST");
-        return EXIT_USAGE;
-    }
-    if ((rc = cli_load_config(c)) || (rc = cli_open_store(c)))
-        return rc;
-    struct host_record *rec = xmalloc(sizeof(*rec));
-    struct store_batch *b = store_batch_new(c->st);
-    int64_t now = cf_wall_ms() / 1000;
-    int status = EXIT_DONE;
-    for (int i = 1; i < argc; i++) {
-        rc = lookup_host(c, "rearm", argv[i], rec);
-        if (rc) {
-            status = rc > status ? rc : status;
-            continue;
-        }
-        if (rec->state != HOST_STOPPED && rec->failures == 0) {
-            printf("%s is %s: nothing to re-arm\n", rec->name, host_state_name(rec->state));
-            continue;
-        }
-        sched_rearm(rec, now);
-        store_batch_put_host(b, rec);
-        printf("re-armed %s: %s\n", rec->name, host_state_name(rec->state));
-    }
-    rc = store_batch_commit(b);
-    if (rc) {
-        cli_error("rearm: %s", cf_strerror(rc));
-        status = EXIT_FATAL;
-    }
-    store_batch_free(b);
-    free(rec);
-    return status;
+    return mark_hosts(c, "rearm", argc, argv, mark_rearmed);
 }

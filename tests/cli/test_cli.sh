@@ -108,6 +108,12 @@ expect_eq "$(json 'd["states"]["stopped"], d["stopped"]["removed"]')" "(1, 1)" "
 "$cf" import "$work/hosts.txt" >/dev/null 2>&1
 expect_rc 0 "$cf" status --json www.example.com
 expect_eq "$(json 'd["state"]')" "stopped" "re-import keeps state"
+# rearm brings a stopped host back (no certificate: to awaiting its delegation), due now.
+expect_rc 0 "$cf" rearm www.example.com
+expect_rc 0 "$cf" status --json www.example.com
+expect_eq "$(json 'd["state"], d["reason"]')" "('awaiting_delegation', None)" "re-armed host"
+expect_rc 1 "$cf" rearm nosuch.example.com
+"$cf" remove www.example.com >/dev/null 2>&1
 
 # The validation zone cannot change under existing hosts.
 expect_rc 2 "$cf" init --validation-zone other.cdn.test --directory https://ca.test/dir
