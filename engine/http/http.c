@@ -230,12 +230,13 @@ static int is_lower(char c)
  */
 static int plain_https_url(const char *u)
 {
-    const char *p = u + 8, *label = p;
+    const char *p, *label;
     int dots = 0, quad = 1;
     unsigned long port = 0;
 
     if (strncmp(u, "https://", 8) != 0)
         return 0;
+    p = label = u + 8;
     for (; *p && *p != ':' && *p != '/'; p++) {
         if (*p == '.') {
             if (p == label || (quad && (p - label > 3 || (label[0] == '0' && p - label > 1))))
