@@ -274,7 +274,16 @@ static void finish(struct acme_order_job *j)
         gate_release(j);
     }
     drop_inflight(j);
-    withdraw(j);
+    /*
+     * Once the challenge was answered the CA may validate at any moment,
+     * even after we stopped waiting (a deadline, a CA that froze): a job
+     * ending for a transient reason leaves the value published, and the
+     * run that resumes the order takes it over and withdraws it.
+     */
+    if (!(j->error && !j->terminal &&
+          (j->state == ACME_ORDER_RESPOND || j->state == ACME_ORDER_POLL_AUTHZ ||
+           j->failed_in == ACME_ORDER_RESPOND || j->failed_in == ACME_ORDER_POLL_AUTHZ)))
+        withdraw(j);
     /*
      * Queued before the callback runs, so the caller's own changes (the
      * certificate, the host record) join the same commit: a crash cannot
