@@ -248,10 +248,17 @@ static void freeze_from_problem(struct run *r, const struct host_record *rec,
 static int store_cert(struct run_host *h, const struct acme_order_result *res)
 {
     struct run *r = h->r;
-    struct crypto_cert_info *info = xmalloc(sizeof(*info));
+    struct crypto_cert_info *own = NULL;
+    const struct crypto_cert_info *info = res->leaf;
     struct buf id;
-    int rc = crypto_cert_parse_chain(res->chain_pem, res->chain_len, info, NULL);
+    int rc = 0;
     buf_init(&id);
+    /* The order's own check parsed the chain already; parse only if it did not say. */
+    if (!info) {
+        own = xmalloc(sizeof(*own));
+        rc = crypto_cert_parse_chain(res->chain_pem, res->chain_len, own, NULL);
+        info = own;
+    }
     if (rc)
         goto out_free;
     str_copy(h->rec.cert_serial, sizeof(h->rec.cert_serial), info->serial_hex);
@@ -270,7 +277,7 @@ static int store_cert(struct run_host *h, const struct acme_order_result *res)
                          res->key_pem, res->key_len);
 out_free:
     buf_cleanup(&id);
-    free(info);
+    free(own);
     return rc;
 }
 
