@@ -79,11 +79,13 @@ struct acme_order_job {
     int gate_held;           /* this job counts against o.gate */
     int gate_queued;         /* waiting in o.gate's line */
     struct acme_order_job *gate_next;
-    int resumed;          /* going on with a stored pending order */
-    int sent_replaces;    /* the last newOrder carried "replaces" */
-    int replaces_dropped; /* the CA said alreadyReplaced: newOrder without it */
-    int key_stored;       /* cert_key is durable in the pending order */
-    int resyncs;          /* orderNotReady answers to finalize */
+    int resumed;               /* going on with a stored pending order */
+    int sent_replaces;         /* the last newOrder carried "replaces" */
+    int replaces_dropped;      /* the CA said alreadyReplaced: newOrder without it */
+    int key_stored;            /* cert_key is durable in the pending order */
+    int resyncs;               /* orderNotReady answers to finalize */
+    const char *afresh_why;    /* the stored order is dropped for this reason (static text) */
+    int64_t sweep_retry_after; /* the stored order's Retry-After, for go_on after the sweep */
     char txt_value[128];
     int tries;             /* propagation checks made for the current authorization */
     int64_t poll_until_ms; /* end of the current poll phase (wall clock) */
@@ -901,6 +903,74 @@ static void start_afresh(struct acme_order_job *j, const char *why)
     new_order(j);
 }
 
+static void withdraw_leftover(struct acme_order_job *j);
+static void on_stale_authz(void *arg, const struct acme_client_reply *r);
+
+/*
+ * next_stale reads the next authorization of the stored order, then either
+ * starts a new order (afresh_why set) or goes on with this one.
+ */
+static void next_stale(struct acme_order_job *j)
+{
+    if (j->authz_i >= j->nauthz) {
+        j->authz_i = 0;
+        if (j->afresh_why)
+            start_afresh(j, j->afresh_why);
+        else
+            go_on(j, j->sweep_retry_after);
+        return;
+    }
+    step(j, j->authz[j->authz_i], "", on_stale_authz);
+}
+
+/*
+ * sweep_leftovers withdraws the TXT values a stored order may have left
+ * published. A run cut off after answering a challenge leaves its value
+ * (see finish), as does a crash; the run that resumes the order withdraws
+ * it when it reads the authorization, but an order that has gone past its
+ * authorizations (ready, processing, valid) or is dropped (invalid,
+ * expired) is never read that way. The value follows from the
+ * authorization's token, so each authorization is read once more; errors
+ * only skip the withdrawal. Resuming is rare (a crash, a deadline), so this
+ * costs nothing in a normal run.
+ */
+static void sweep_leftovers(struct acme_order_job *j, int64_t retry_after)
+{
+    j->sweep_retry_after = retry_after;
+    j->authz_i = 0;
+    next_stale(j);
+}
+
+/* drop_stale ends a stored order that can no longer be finished (after a sweep). */
+static void drop_stale(struct acme_order_job *j, const struct acme_order *o, const char *why)
+{
+    free_order_view(j);
+    j->afresh_why = why;
+    j->authz = xcalloc(o->nauthz ? o->nauthz : 1, sizeof(*j->authz));
+    for (j->nauthz = 0; j->nauthz < o->nauthz; j->nauthz++)
+        j->authz[j->nauthz] = xstrdup(o->authz[j->nauthz]);
+    sweep_leftovers(j, 0);
+}
+
+static void on_stale_authz(void *arg, const struct acme_client_reply *r)
+{
+    struct acme_order_job *j = arg;
+    const char *perr = NULL;
+    if (back(j, r))
+        return;
+    if (!r->error && r->status == 200) {
+        struct acme_authz *a = xmalloc(sizeof(*a));
+        if (acme_authz_parse(a, r->body, r->body_len, &perr) == 0 && a->has_dns01) {
+            str_copy(j->ch_token, sizeof(j->ch_token), a->dns01_token);
+            withdraw_leftover(j);
+        }
+        free(a);
+    }
+    j->ch_token[0] = '\0';
+    j->authz_i++;
+    next_stale(j);
+}
+
 /* on_resume reads the stored order again and goes on from its status, or starts afresh. */
 static void on_resume(void *arg, const struct acme_client_reply *r)
 {
@@ -934,7 +1004,7 @@ static void on_resume(void *arg, const struct acme_client_reply *r)
     /* §7.1.6: invalid is final; an expired order cannot be finalized. */
     if (st == ACME_ST_INVALID || st == ACME_ST_EXPIRED || st == ACME_ST_DEACTIVATED ||
         st == ACME_ST_REVOKED || (expires && expires <= cf_wall_ms() / 1000)) {
-        start_afresh(j, st == ACME_ST_INVALID ? "invalid" : "expired");
+        drop_stale(j, o, st == ACME_ST_INVALID ? "invalid" : "expired");
         return;
     }
     if ((st == ACME_ST_PROCESSING || st == ACME_ST_VALID) && !ours(j)) {
@@ -945,7 +1015,10 @@ static void on_resume(void *arg, const struct acme_client_reply *r)
         return;
     log_event(LOG_INFO, "acme_order_resumed", "host", j->host, "order", j->order_url, "status",
               acme_status_name(j->ostatus), NULL);
-    go_on(j, r->retry_after);
+    if (j->ostatus == ACME_ST_PENDING)
+        go_on(j, r->retry_after); /* reading the authorizations withdraws leftovers */
+    else
+        sweep_leftovers(j, r->retry_after);
 }
 
 static void on_authz(void *arg, const struct acme_client_reply *r);
