@@ -273,6 +273,9 @@ class Workdir:
         self.path = tempfile.mkdtemp(prefix=prefix)
 
     def cleanup(self):
+        if os.environ.get("CF_TEST_KEEP"):  # for debugging: keep logs and stores
+            print("kept %s" % self.path, flush=True)
+            return
         shutil.rmtree(self.path, ignore_errors=True)
 
 

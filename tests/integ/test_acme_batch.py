@@ -61,6 +61,7 @@ def names(prefix, n):
 class Env:
     def __init__(self, world, state):
         self.world, self.state = world, state
+        self.last_stderr = ""
 
     def argv(self, hosts, opts=(), directory=None):
         return [DRIVER] + list(opts) + [directory or self.world.pebble.directory_url,
@@ -73,6 +74,7 @@ class Env:
         p = subprocess.run(self.argv(hosts, opts, directory), capture_output=True, text=True,
                            timeout=timeout)
         wall = time.time() - t0
+        self.last_stderr = p.stderr
         lines = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
         res = {d["host"]: d for d in lines if "host" in d}
         R.eq(p.returncode, 0, "%s: driver exit status (stderr %s)" % (what, p.stderr[-1500:]))
@@ -119,6 +121,12 @@ class Env:
                 print(v.stdout[-800:] + v.stderr[-800:], flush=True)
         R.eq(ok, len(hosts), "%s: every chain verifies against pebble's root and intermediate"
              % what)
+
+    def published(self, hosts):
+        """[(host, TXT values)] of the hosts whose validation name serve-dns still answers."""
+        return [(h, out) for h in hosts
+                for out in [dnsenv.dig(acmeenv.VALIDATION_ADDR, acmeenv.VALIDATION_PORT,
+                                       self.world.target(h), "TXT").strip()] if out]
 
     def delegate(self, hosts):
         for h in hosts:
@@ -209,6 +217,8 @@ def kill_and_resume(env):
                                     "--seed-pending", "%s=%s" % (ghost, bogus)], "resume")
     all_done(res, rerun, "resume")
     env.verify_chains(hosts + [ghost], "resume: every host of the batch")
+    R.eq(env.published(rerun), [], "resume: no TXT value is left published, the killed run's "
+         "included")
     resumed = [h for h in rerun if res.get(h, {}).get("resumed")]
     total = env.new_orders() - n0
     print("resume: %d of %d hosts went on with the killed run's orders; %d orders in all"
@@ -284,13 +294,38 @@ def frozen_ca(env):
             "frozen: the error says the deadline passed")
     # The CA answers again: a rerun finishes the orders the frozen run left pending
     # (a timeout is transient: the pending order of a host whose newOrder was answered is kept).
+    # An order whose challenge was answered just before the freeze may have been failed by
+    # pebble as it thawed (its DNS lookup timed out while it was stopped): the rerun must drop
+    # that order, withdraw the value it left published and order afresh. Unbound keeps
+    # answers for up to a second: the rerun comes after that, as the next run would.
     with_order = sorted(h for h in timeouts if res[h]["order_url"])
+    time.sleep(1.5)
     res2, lines2, _ = env.run(timeouts, ["--resume", "--store-certs"], "after thaw")
+    with open(pb.log, errors="replace") as f:  # "Pebble DATE TIME order ID set INVALID by..."
+        invalid = {w[4] for w in (line.split() for line in f)
+                   if len(w) > 5 and w[3] == "order" and "INVALID" in w[6:8]}
+    lost = sorted(h for h in with_order if res[h]["order_url"].rsplit("/", 1)[-1] in invalid)
     all_done(res2, timeouts, "after thaw")
-    R.eq(sorted(h for h in with_order if res2.get(h, {}).get("resumed")), with_order,
-         "after thaw: every order the timed-out run had is resumed (%d)" % len(with_order))
-    R.eq(sorted(res2[h]["order_url"] for h in with_order if h in res2),
-         sorted(res[h]["order_url"] for h in with_order), "after thaw: the same orders")
+    kept = [h for h in with_order if h not in lost]
+    not_resumed = [h for h in kept if not res2.get(h, {}).get("resumed")]
+    print("after thaw: %d orders resumed, %d failed by pebble as it thawed %s"
+          % (len(kept) - len(not_resumed), len(lost), lost), flush=True)
+    R.eq(not_resumed, [], "after thaw: every order the timed-out run had is resumed (%d), "
+         "but those pebble failed" % len(kept))
+    for h in not_resumed:  # what the frozen run said, and what the rerun logged about it
+        print("  frozen: " + json.dumps(res[h]), flush=True)
+        for line in err.splitlines():
+            if '"%s"' % h in line:
+                print("  frozen run: " + line[:600], flush=True)
+        for line in env.last_stderr.splitlines():
+            if '"%s"' % h in line:
+                print("  rerun: " + line[:600], flush=True)
+    R.eq(sorted(res2[h]["order_url"] for h in kept if h in res2),
+         sorted(res[h]["order_url"] for h in kept), "after thaw: the same orders")
+    R.check(all(res2[h]["order_url"] != res[h]["order_url"] for h in lost if h in res2),
+            "after thaw: an order pebble failed is replaced by a new one")
+    # Every value published for these hosts is withdrawn, those the frozen run left too.
+    R.eq(env.published(timeouts), [], "after thaw: no TXT value is left published")
 
 
 def rsa(env):
