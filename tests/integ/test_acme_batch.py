@@ -143,7 +143,9 @@ def scale(env):
     hosts = names("a", 200)
     env.delegate(hosts)
     n0 = env.new_orders()
-    res, lines, wall = env.run(hosts, ["--max-jobs", "50", "--store-certs"], "scale")
+    # 30 orders at a time: pebble 2.4's POSTs hang for good under more on a busy 2-core
+    # machine (seen once in 12 runs at 50 with other jobs running).
+    res, lines, wall = env.run(hosts, ["--max-jobs", "30", "--store-certs"], "scale")
     all_done(res, hosts, "scale")
     env.verify_chains(hosts, "scale")
     stored = [d for d in lines if "stored_ok" in d]
