@@ -94,13 +94,13 @@ struct acme_order_job {
     enum acme_poll_kind poll_kind;
     int64_t deadline_ms; /* end of the job (wall clock) */
     /* The step in progress: sent again as it is on a transient failure. */
-    char url[ACME_URL_MAX];
+    char *url; /* heap strings (NULL: none) keep a job small: thousands are in flight */
     char *payload;
     acme_client_post_cb step_cb;
     int step_tries;
     int retrying; /* the timer sends the step again */
     /* What the job keeps of the order (RFC 8555 §7.1.3). */
-    char order_url[ACME_URL_MAX];
+    char *order_url;
     enum acme_status ostatus;
     size_t nauthz;
     char **authz; /* nauthz URLs */
@@ -108,8 +108,8 @@ struct acme_order_job {
     int64_t expires;
     /* ...and of the authorization being worked on (§7.1.4, §8.4). */
     size_t authz_i;
-    char ch_url[ACME_URL_MAX];
-    char ch_token[ACME_TOKEN_MAX];
+    char *ch_url;
+    char *ch_token;
     struct crypto_key *cert_key;
     struct buf key_pem; /* cert_key as PKCS#8 PEM; wiped before it is freed */
     struct buf chain;
@@ -117,7 +117,7 @@ struct acme_order_job {
     /* The outcome. */
     int error;
     enum acme_order_state failed_in;
-    char error_text[1024];
+    char *error_text;
     int64_t retry_after;
     int ca_paused;
     int terminal;
@@ -196,6 +196,19 @@ static void free_order_view(struct acme_order_job *j)
     j->finalize_url = j->cert_url = NULL;
 }
 
+/* set_str replaces the heap string *dst with a copy of src (NULL or "": none). */
+static void set_str(char **dst, const char *src)
+{
+    free(*dst);
+    *dst = src && src[0] ? xstrdup(src) : NULL;
+}
+
+/* nz is s, or "" for none. */
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
+
 /* forget_key drops the certificate key and wipes its PEM. */
 static void forget_key(struct acme_order_job *j)
 {
@@ -218,6 +231,11 @@ static void on_handle_close(uv_handle_t *h)
     free(j->leaf);
     free_order_view(j);
     free(j->payload);
+    free(j->url);
+    free(j->order_url);
+    free(j->ch_url);
+    free(j->ch_token);
+    free(j->error_text);
     free(j);
 }
 
@@ -291,13 +309,13 @@ static void finish(struct acme_order_job *j)
      * certificate, the host record) join the same commit: a crash cannot
      * leave the certificate stored and the order pending, nor the reverse.
      */
-    if ((!j->error || j->terminal) && (j->order_url[0] || j->o.resume))
+    if ((!j->error || j->terminal) && (j->order_url || j->o.resume))
         store_batch_del_pending(committer_batch(j->o.commit), j->host);
     memset(&r, 0, sizeof(r));
     r.host = j->host;
-    r.order_url = j->order_url;
+    r.order_url = nz(j->order_url);
     r.error = j->error;
-    r.error_text = j->error ? j->error_text : "";
+    r.error_text = j->error ? nz(j->error_text) : "";
     r.failed_in = j->error ? j->failed_in : ACME_ORDER_DONE;
     r.retry_after = j->error ? j->retry_after : 0;
     r.ca_paused = j->ca_paused;
@@ -311,11 +329,11 @@ static void finish(struct acme_order_job *j)
         r.chain_len = j->chain.len;
         r.key_pem = j->key_pem.data;
         r.key_len = j->key_pem.len;
-        log_event(LOG_INFO, "acme_order_done", "host", j->host, "order", j->order_url, "resumed",
-                  j->resumed ? "yes" : "no", NULL);
+        log_event(LOG_INFO, "acme_order_done", "host", j->host, "order", nz(j->order_url),
+                  "resumed", j->resumed ? "yes" : "no", NULL);
     } else {
         log_event(LOG_WARN, "acme_order_failed", "host", j->host, "state",
-                  acme_order_state_name(j->failed_in), "error", j->error_text, "terminal",
+                  acme_order_state_name(j->failed_in), "error", nz(j->error_text), "terminal",
                   j->terminal ? "yes" : "no", NULL);
     }
     j->cb(j->cb_arg, &r);
@@ -331,7 +349,7 @@ static void fail(struct acme_order_job *j, int err, const char *fmt, ...)
 /* fail records err and "<host>: <state> <url>: <text>", moves to FAILED and finishes. */
 static void fail(struct acme_order_job *j, int err, const char *fmt, ...)
 {
-    char text[768];
+    char text[768], full[1024];
     va_list ap;
     if (j->finished)
         return;
@@ -340,12 +358,12 @@ static void fail(struct acme_order_job *j, int err, const char *fmt, ...)
     va_end(ap);
     j->error = err ? err : CF_EACME;
     j->failed_in = j->state;
-    if (j->url[0])
-        str_fmt(j->error_text, sizeof(j->error_text), "%s: %s %s: %s", j->host,
-                acme_order_state_name(j->state), j->url, text);
+    if (j->url)
+        str_fmt(full, sizeof(full), "%s: %s %s: %s", j->host, acme_order_state_name(j->state),
+                j->url, text);
     else
-        str_fmt(j->error_text, sizeof(j->error_text), "%s: %s: %s", j->host,
-                acme_order_state_name(j->state), text);
+        str_fmt(full, sizeof(full), "%s: %s: %s", j->host, acme_order_state_name(j->state), text);
+    set_str(&j->error_text, full);
     acme_order_set_state(j, ACME_ORDER_FAILED);
     finish(j);
 }
@@ -457,7 +475,7 @@ static void send_step(struct acme_order_job *j)
 {
     j->step_tries++;
     j->busy = 1;
-    int rc = acme_client_post_op(j->o.client, &j->op, j->url, j->payload, j->step_cb, j);
+    int rc = acme_client_post_op(j->o.client, &j->op, nz(j->url), j->payload, j->step_cb, j);
     if (rc) {
         j->busy = 0;
         j->op = NULL;
@@ -469,7 +487,7 @@ static void send_step(struct acme_order_job *j)
 static void step(struct acme_order_job *j, const char *url, const char *payload,
                  acme_client_post_cb cb)
 {
-    str_copy(j->url, sizeof(j->url), url);
+    set_str(&j->url, url);
     free(j->payload);
     j->payload = xstrdup(payload);
     j->step_cb = cb;
@@ -518,7 +536,7 @@ static int retry_later(struct acme_order_job *j, const struct acme_client_reply 
     str_fmt(tries, sizeof(tries), "%d", j->step_tries);
     str_fmt(delay_s, sizeof(delay_s), "%lld", (long long)delay);
     log_event(LOG_INFO, "acme_order_retry", "host", j->host, "state",
-              acme_order_state_name(j->state), "url", j->url, "try", tries, "delay_ms", delay_s,
+              acme_order_state_name(j->state), "url", nz(j->url), "try", tries, "delay_ms", delay_s,
               "error", r->problem ? r->problem->type : r->error_text, NULL);
     j->retrying = 1;
     uv_timer_start(&j->timer, on_timer, (uint64_t)delay, 0);
@@ -770,11 +788,11 @@ static void on_new_order(void *arg, const struct acme_client_reply *r)
         return;
     }
     /* RFC 8555 §7.4: the order's URL is in Location; later polls need it. */
-    if (!r->location || !r->location[0] || strlen(r->location) >= sizeof(j->order_url)) {
+    if (!r->location || !r->location[0] || strlen(r->location) >= ACME_URL_MAX) {
         fail(j, CF_EPROTO, "newOrder answer has no usable Location");
         return;
     }
-    str_copy(j->order_url, sizeof(j->order_url), r->location);
+    set_str(&j->order_url, r->location);
     if (parse_order(j, r))
         return;
     if (j->ostatus == ACME_ST_PENDING && j->nauthz == 0) {
@@ -787,7 +805,7 @@ static void on_new_order(void *arg, const struct acme_client_reply *r)
      * another: new orders are rate limited (300 per account per 3 hours).
      */
     acme_order_set_state(j, ACME_ORDER_STORE_ORDER);
-    store_batch_put_pending(committer_batch(j->o.commit), j->host, j->order_url, NULL, 0);
+    store_batch_put_pending(committer_batch(j->o.commit), j->host, nz(j->order_url), NULL, 0);
     commit_then(j, on_order_stored);
 }
 
@@ -855,7 +873,7 @@ static void new_order(struct acme_order_job *j)
 {
     struct acme_order_gate *g = j->o.gate;
     acme_order_set_state(j, ACME_ORDER_NEW_ORDER);
-    j->order_url[0] = '\0';
+    set_str(&j->order_url, NULL);
     if (g && !j->gate_held) {
         if (g->held >= g->max) {
             /* In line: the deadline (or a cancel) still ends the job from here. */
@@ -893,8 +911,8 @@ static void send_new_order(struct acme_order_job *j)
 /* start_afresh drops the stored pending order and creates a new one. */
 static void start_afresh(struct acme_order_job *j, const char *why)
 {
-    log_event(LOG_INFO, "acme_order_resume_dropped", "host", j->host, "order", j->order_url, "why",
-              why, NULL);
+    log_event(LOG_INFO, "acme_order_resume_dropped", "host", j->host, "order", nz(j->order_url),
+              "why", why, NULL);
     /* Queued before the new order's own pending entry, which then replaces nothing. */
     store_batch_del_pending(committer_batch(j->o.commit), j->host);
     j->resumed = 0;
@@ -961,12 +979,12 @@ static void on_stale_authz(void *arg, const struct acme_client_reply *r)
     if (!r->error && r->status == 200) {
         struct acme_authz *a = xmalloc(sizeof(*a));
         if (acme_authz_parse(a, r->body, r->body_len, &perr) == 0 && a->has_dns01) {
-            str_copy(j->ch_token, sizeof(j->ch_token), a->dns01_token);
+            set_str(&j->ch_token, a->dns01_token);
             withdraw_leftover(j);
         }
         free(a);
     }
-    j->ch_token[0] = '\0';
+    set_str(&j->ch_token, NULL);
     j->authz_i++;
     next_stale(j);
 }
@@ -1013,7 +1031,7 @@ static void on_resume(void *arg, const struct acme_client_reply *r)
     }
     if (parse_order(j, r))
         return;
-    log_event(LOG_INFO, "acme_order_resumed", "host", j->host, "order", j->order_url, "status",
+    log_event(LOG_INFO, "acme_order_resumed", "host", j->host, "order", nz(j->order_url), "status",
               acme_status_name(j->ostatus), NULL);
     if (j->ostatus == ACME_ST_PENDING)
         go_on(j, r->retry_after); /* reading the authorizations withdraws leftovers */
@@ -1073,8 +1091,8 @@ static int parse_authz(struct acme_order_job *j, const struct acme_client_reply 
     v->status = a->status;
     v->has_dns01 = a->has_dns01;
     v->dns01_status = a->dns01_status;
-    str_copy(j->ch_url, sizeof(j->ch_url), a->dns01_url);
-    str_copy(j->ch_token, sizeof(j->ch_token), a->dns01_token);
+    set_str(&j->ch_url, a->dns01_url);
+    set_str(&j->ch_token, a->dns01_token);
     if (a->status == ACME_ST_INVALID) {
         /* §7.1.6: an invalid authorization (its challenge failed) is final. */
         if (a->has_error)
@@ -1107,7 +1125,7 @@ static void withdraw_leftover(struct acme_order_job *j)
 {
     struct buf v;
     buf_init(&v);
-    if (j->ch_token[0] && acme_dns01_value(&v, j->ch_token, j->o.account_key) == 0) {
+    if (j->ch_token && acme_dns01_value(&v, j->ch_token, j->o.account_key) == 0) {
         if (j->o.rfc2136)
             rfc2136_del_txt(j->o.rfc2136, j->target, v.data, NULL, NULL);
         else
@@ -1142,7 +1160,7 @@ static void on_authz(void *arg, const struct acme_client_reply *r)
          */
         struct buf val;
         buf_init(&val);
-        if (acme_dns01_value(&val, j->ch_token, j->o.account_key) == 0) {
+        if (acme_dns01_value(&val, nz(j->ch_token), j->o.account_key) == 0) {
             withdraw(j);
             str_copy(j->txt_value, sizeof(j->txt_value), val.data);
             j->published = 1;
@@ -1189,7 +1207,7 @@ static void publish(struct acme_order_job *j)
     int rc;
     acme_order_set_state(j, ACME_ORDER_PUBLISH);
     buf_init(&v);
-    rc = acme_dns01_value(&v, j->ch_token, j->o.account_key);
+    rc = acme_dns01_value(&v, nz(j->ch_token), j->o.account_key);
     if (rc) {
         buf_cleanup(&v);
         fail(j, rc, "dns-01 value: %s", cf_strerror(rc));
@@ -1229,7 +1247,7 @@ static void on_txt(void *arg, const struct txt_report *r)
     if (r->ready) {
         acme_order_set_state(j, ACME_ORDER_RESPOND);
         /* RFC 8555 §7.5.1: an empty object tells the CA to validate now. */
-        step(j, j->ch_url, "{}", on_respond);
+        step(j, nz(j->ch_url), "{}", on_respond);
         return;
     }
     if (j->tries >= j->o.propagate_tries) {
@@ -1336,8 +1354,8 @@ static void got_key(struct acme_order_job *j, int rc, struct crypto_key *key)
         return;
     }
     acme_order_set_state(j, ACME_ORDER_STORE_KEY);
-    store_batch_put_pending(committer_batch(j->o.commit), j->host, j->order_url, j->key_pem.data,
-                            j->key_pem.len);
+    store_batch_put_pending(committer_batch(j->o.commit), j->host, nz(j->order_url),
+                            j->key_pem.data, j->key_pem.len);
     commit_then(j, on_key_stored);
 }
 
@@ -1432,7 +1450,7 @@ static void on_finalize(void *arg, const struct acme_client_reply *r)
         j->resyncs++;
         acme_order_set_state(j, ACME_ORDER_READY);
         start_polling(j, ACME_POLL_ORDER);
-        step(j, j->order_url, "", on_ready);
+        step(j, nz(j->order_url), "", on_ready);
         return;
     }
     if (r->error || r->status != 200) {
@@ -1449,7 +1467,7 @@ static void start_poll_order(struct acme_order_job *j, int64_t retry_after)
 {
     acme_order_set_state(j, ACME_ORDER_POLL_ORDER);
     start_polling(j, ACME_POLL_ORDER);
-    str_copy(j->url, sizeof(j->url), j->order_url);
+    set_str(&j->url, j->order_url);
     if (j->ostatus == ACME_ST_VALID && j->cert_url && j->cert_url[0])
         download(j);
     else
@@ -1574,10 +1592,10 @@ static void on_timer(uv_timer_t *t)
         step(j, j->authz[j->authz_i], "", on_poll_authz);
         break;
     case ACME_ORDER_READY:
-        step(j, j->order_url, "", on_ready);
+        step(j, nz(j->order_url), "", on_ready);
         break;
     case ACME_ORDER_POLL_ORDER:
-        step(j, j->order_url, "", on_poll_order);
+        step(j, nz(j->order_url), "", on_poll_order);
         break;
     default:
         fail(j, CF_EPROTO, "timer in state %s", acme_order_state_name(j->state));
@@ -1610,14 +1628,13 @@ static int resume_stored(struct acme_order_job *j)
         store_get_pending(store_batch_store(committer_batch(j->o.commit)), j->host, &url, &key);
     if (rc == CF_ENOTFOUND)
         goto out_free_bufs;
-    if (rc || url.len == 0 || url.len >= sizeof(j->order_url) ||
-        strncmp(url.data, "https://", 8) != 0) {
+    if (rc || url.len == 0 || url.len >= ACME_URL_MAX || strncmp(url.data, "https://", 8) != 0) {
         log_event(LOG_WARN, "acme_order_pending_unreadable", "host", j->host, "error",
                   rc ? cf_strerror(rc) : "not an https URL", NULL);
         store_batch_del_pending(committer_batch(j->o.commit), j->host);
         goto out_free_bufs;
     }
-    str_copy(j->order_url, sizeof(j->order_url), url.data);
+    set_str(&j->order_url, url.data);
     if (key.len > 0) {
         if (crypto_key_from_pem(&j->cert_key, key.data, key.len) == 0) {
             buf_append(&j->key_pem, key.data, key.len);
@@ -1631,7 +1648,7 @@ static int resume_stored(struct acme_order_job *j)
     found = 1;
     acme_order_set_state(j, ACME_ORDER_RESUME);
     /* RFC 8555 §7.1.3: POST-as-GET the order for its current status. */
-    step(j, j->order_url, "", on_resume);
+    step(j, nz(j->order_url), "", on_resume);
 out_free_bufs:
     if (key.data)
         memset(key.data, 0, key.len);
