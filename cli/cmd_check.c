@@ -44,19 +44,19 @@ struct check_run {
 
 static void start_more(struct check_run *r);
 
-static void print_host(struct check_run *r, const struct check_host *h)
+static void print_host(struct check_run *r, const struct check_host *h,
+                       const struct deleg_report *d, const struct live_report *l)
 {
-    const struct deleg_report *d = &h->dr;
     struct buf b;
     buf_init(&b);
     if (!r->json) {
         buf_printf(&b, "%-40s delegation %-12s liveness %-8s", h->rec.name,
-                   deleg_result_name(d->result), live_result_name(h->lr.result));
+                   deleg_result_name(d->result), live_result_name(l->result));
         if (d->result == DELEG_WRONG_TARGET)
             buf_printf(&b, "  points at %s", d->seen_target);
         if (d->result == DELEG_ERROR)
             buf_printf(&b, "  %s", d->error);
-        buf_printf(&b, "  (%s)\n", h->lr.detail);
+        buf_printf(&b, "  (%s)\n", l->detail);
         fputs(b.data, stdout);
         buf_cleanup(&b);
         return;
@@ -93,26 +93,31 @@ static void print_host(struct check_run *r, const struct check_host *h)
         }
         buf_putc(&b, '}');
     }
-    buf_printf(&b,
-               "]},\"liveness\":{\"result\":\"%s\",\"detail\":", live_result_name(h->lr.result));
-    buf_json_string(&b, h->lr.detail, strlen(h->lr.detail));
+    buf_printf(&b, "]},\"liveness\":{\"result\":\"%s\",\"detail\":", live_result_name(l->result));
+    buf_json_string(&b, l->detail, strlen(l->detail));
     buf_puts(&b, "}}\n");
     fputs(b.data, stdout);
     buf_cleanup(&b);
 }
 
-static void host_done(struct check_host *h)
+/*
+ * host_done records h's results: d and l are h's own copies, or the
+ * checker's report of the check that finished last (valid during its
+ * callback only), which is then not copied.
+ */
+static void host_done(struct check_host *h, const struct deleg_report *d,
+                      const struct live_report *l)
 {
     struct check_run *r = h->run;
     if (!r->quiet)
-        print_host(r, h);
-    r->by_deleg[h->dr.result]++;
-    r->by_live[h->lr.result]++;
-    if (h->dr.result == DELEG_ERROR || h->lr.result == LIVE_ERROR) {
+        print_host(r, h, d, l);
+    r->by_deleg[d->result]++;
+    r->by_live[l->result]++;
+    if (d->result == DELEG_ERROR || l->result == LIVE_ERROR) {
         /* In quiet mode the first few errors still say what went wrong. */
         if (r->quiet && r->errors < 5)
             fprintf(stderr, "check: %s: %s\n", h->rec.name,
-                    h->dr.result == DELEG_ERROR ? h->dr.error : h->lr.detail);
+                    d->result == DELEG_ERROR ? d->error : l->detail);
         r->errors++;
     }
     /*
@@ -121,9 +126,9 @@ static void host_done(struct check_host *h)
      * serialized by LMDB's single writer, not by this read.
      */
     if (!r->skip_deleg)
-        sched_note_delegation(&h->rec, h->dr.result, h->dr.seen_target, r->now);
+        sched_note_delegation(&h->rec, d->result, d->seen_target, r->now);
     if (!r->skip_live)
-        sched_note_liveness(&h->rec, h->lr.result, r->now);
+        sched_note_liveness(&h->rec, l->result, r->now);
     store_batch_put_host(r->batch, &h->rec);
     if (store_batch_count(r->batch) >= 10000 && store_batch_commit(r->batch) != 0)
         r->store_errors++;
@@ -140,19 +145,23 @@ static void host_done(struct check_host *h)
 static void on_deleg(void *arg, const struct deleg_report *rep)
 {
     struct check_host *h = arg;
+    if (--h->pending == 0) {
+        host_done(h, rep, &h->lr); /* the last one: no copy */
+        return;
+    }
     /* Only the servers that answered: the array is large. */
     memcpy(&h->dr, rep,
            offsetof(struct deleg_report, servers) + rep->nservers * sizeof(rep->servers[0]));
-    if (--h->pending == 0)
-        host_done(h);
 }
 
 static void on_live(void *arg, const struct live_report *rep)
 {
     struct check_host *h = arg;
+    if (--h->pending == 0) {
+        host_done(h, &h->dr, rep);
+        return;
+    }
     h->lr = *rep;
-    if (--h->pending == 0)
-        host_done(h);
 }
 
 /*

@@ -3,14 +3,14 @@
  *
  * A delegation check goes: zone cut of _acme-challenge.<base> (a cached
  * ancestor apex, else a walk up the name through the resolver) -> the zone's NS
- * addresses (cached) -> one CNAME query per address, recursion off -> CNAME
+ * names and their addresses (both cached) -> one CNAME query per address,
+ * recursion off -> CNAME
  * chains that leave the answer are followed through the resolver ->
  * classification. A referral from a cached parent zone's servers means a
  * deeper zone cut: the check then walks SOA records from the name itself.
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +21,9 @@
 #include "dnswire.h"
 #include "err.h"
 #include "record.h"
+#include "resq.h"
 #include "store.h"
 #include "strmap.h"
-#include "timeutil.h"
 #include "udpq.h"
 
 #define MAX_WALK 12
@@ -40,43 +40,92 @@ struct cidr {
 enum zone_state { Z_RESOLVING, Z_READY, Z_FAILED };
 
 struct zone_info {
+    struct dns_checker *dc;
     char apex[HOSTNAME_MAX + 1];
     enum zone_state state;
     int64_t expires_ms;
     uint32_t ttl;
     size_t naddrs;
     char addrs[DNS_CHECK_MAX_SERVERS][48];
-    size_t pending;
+    struct udpq *uq[DNS_CHECK_MAX_SERVERS]; /* each address's client, once looked up */
+    size_t pending; /* the NS question, then the nameserver names being resolved */
     char err[128];
     struct check *waiters;
 };
 
+/*
+ * struct ns_entry: the addresses of one nameserver name, cached for the run
+ * (bounded by TTL like the zones). Customer zones cluster on a few hundred
+ * DNS providers, so most zones name nameservers whose addresses are known
+ * already: one NS question per zone, not one plus an A and an AAAA per
+ * nameserver. Zones waiting for a lookup under way join it.
+ */
+enum ns_state { NS_RESOLVING, NS_DONE };
+
+struct ns_zwait {
+    struct zone_info *z;
+    struct ns_zwait *next;
+};
+
+struct ns_entry {
+    struct dns_checker *dc;
+    char name[HOSTNAME_MAX + 1];
+    enum ns_state state;
+    int complete;       /* A and AAAA both answered: reusable until expires_ms */
+    int64_t expires_ms; /* 0: not reusable (a lookup failed; the next zone asks again) */
+    uint32_t ttl;
+    size_t pending; /* of the A and AAAA questions */
+    size_t naddrs;
+    char addrs[DNS_CHECK_MAX_SERVERS][48];
+    struct ns_zwait *waiters;
+    struct nsq {
+        struct ns_entry *e;
+        uint16_t qtype;
+    } q[2];
+};
+
 enum check_kind { K_DELEG, K_LIVE, K_TXT };
 
+struct check;
+
+/* What a question's callback gets: its check and which server (or A/AAAA) it was for. */
+struct qctx {
+    struct check *c;
+    size_t idx;
+};
+
 struct check {
+    /* Scalars first: new_check clears up to qname, and only the first octet of each string. */
     struct dns_checker *dc;
     enum check_kind kind;
     struct check *next; /* in the queue or a zone's waiters */
-    char qname[HOSTNAME_MAX + 1];
-    char cut[HOSTNAME_MAX + 1];
-    char expected[HOSTNAME_MAX + 1];
-    uint8_t qwire[DNSWIRE_NAME_MAX], ewire[DNSWIRE_NAME_MAX]; /* qname, expected in wire form */
     size_t qwire_len, ewire_len;
     int walk_steps;
     int full_walk;
+    uint16_t walk_qtype; /* the walk step's question: CNAME, or NS at the registered domain */
+    int walk_ns_failed;  /* that NS question failed: ask CNAME there instead */
     size_t pending;
     dns_deleg_cb dcb;
     dns_live_cb lcb;
     dns_txt_cb tcb;
+    void *arg;
+    int chain_hops;
+    int live_hit, live_err; /* liveness */
+    char qname[HOSTNAME_MAX + 1];
+    char cut[HOSTNAME_MAX + 1];
+    char expected[HOSTNAME_MAX + 1];
+    uint8_t qwire[DNSWIRE_NAME_MAX], ewire[DNSWIRE_NAME_MAX]; /* qname, expected in wire form */
+    /*
+     * The callbacks' contexts, one per index: at most one question per index
+     * is outstanding (one per server, A and AAAA, or one walk or chain step),
+     * so a question costs no allocation.
+     */
+    struct qctx qx[DNS_CHECK_MAX_SERVERS];
     char txt_value[STORE_TXT_MAX + 1];
     char walk_key[HOSTNAME_MAX + 1]; /* this check leads the walk for this domain */
-    void *arg;
     /* Following a chain that left the authoritative answer. */
     char chain_start[HOSTNAME_MAX + 1];
     char chain_cur[HOSTNAME_MAX + 1];
-    int chain_hops;
-    /* Liveness. */
-    int live_hit, live_err;
     char live_seen[HOSTNAME_MAX + 64];
     /*
      * The report of this check's kind. Last, and not cleared whole: the
@@ -89,17 +138,82 @@ struct check {
     };
 };
 
+/*
+ * struct zindex: the zone cache, by a 64-bit hash of the apex (open
+ * addressing, 0 = empty; equal hashes are told apart by the apex). Every check looks for a cached
+ * zone at each ancestor of its name, and most of those names are no zone: a miss here costs one
+ * probe into an array instead of a string map's probes, each a string compare.
+ */
+struct zindex {
+    uint64_t *h;
+    struct zone_info **z;
+    size_t cap, n;
+};
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    h ^= h >> 32;
+    return h ? h : 1;
+}
+
+/* zindex_get returns the zone whose apex is name (hash h), or NULL. */
+static struct zone_info *zindex_get(const struct zindex *zi, uint64_t h, const char *name)
+{
+    if (!zi->cap)
+        return NULL;
+    for (size_t i = h & (zi->cap - 1); zi->h[i]; i = (i + 1) & (zi->cap - 1))
+        if (zi->h[i] == h && strcmp(zi->z[i]->apex, name) == 0)
+            return zi->z[i];
+    return NULL;
+}
+
+/* zindex_add adds z (apex hashing to h); the apex must not be in the index yet. */
+static void zindex_add(struct zindex *zi, uint64_t h, struct zone_info *z)
+{
+    if ((zi->n + 1) * 2 > zi->cap) {
+        size_t ncap = zi->cap ? zi->cap * 2 : 1024;
+        uint64_t *nh = xcalloc(ncap, sizeof(*nh));
+        struct zone_info **nz = xcalloc(ncap, sizeof(*nz));
+        for (size_t i = 0; i < zi->cap; i++) {
+            if (!zi->h[i])
+                continue;
+            size_t k = zi->h[i] & (ncap - 1);
+            while (nh[k])
+                k = (k + 1) & (ncap - 1);
+            nh[k] = zi->h[i];
+            nz[k] = zi->z[i];
+        }
+        free(zi->h);
+        free(zi->z);
+        zi->h = nh;
+        zi->z = nz;
+        zi->cap = ncap;
+    }
+    size_t i = h & (zi->cap - 1);
+    while (zi->h[i])
+        i = (i + 1) & (zi->cap - 1);
+    zi->h[i] = h;
+    zi->z[i] = z;
+    zi->n++;
+}
+
 struct dns_checker {
     uv_loop_t *loop;
-    struct dns_chan *resolver;
-    struct strmap auth;  /* "addr" -> struct udpq */
-    struct strmap zones; /* apex -> struct zone_info */
-    struct strmap walks; /* registered domain -> struct walk (a zone-cut walk under way) */
+    struct resq *resolver;
+    struct strmap auth;    /* "addr" -> struct udpq */
+    struct strmap nsnames; /* nameserver name -> struct ns_entry (its addresses) */
+    struct zindex zindex;  /* apex -> struct zone_info, by hash: most lookups miss */
+    struct strmap walks;   /* registered domain -> struct walk (a zone-cut walk under way) */
     char **suffixes;
     size_t nsuffixes;
     struct cidr *cidrs;
     size_t ncidrs;
-    struct dns_chan_opts auth_opts;
+    int auth_timeout_ms, auth_tries;
     int auth_port;
     int cache_ttl_max;
     size_t max_checks, active, queued;
@@ -111,11 +225,6 @@ struct dns_checker {
 };
 
 #define CHECK_SPARES 4096
-
-struct qctx {
-    struct check *c;
-    size_t idx;
-};
 
 /*
  * struct walk: one zone-cut walk at a time per registered domain. Hosts of a
@@ -133,13 +242,18 @@ static void soa_walk(struct check *c);
 static void zone_ready(struct check *c, struct zone_info *z);
 static void follow_next_chain(struct check *c);
 static void walk_release(struct check *c);
+static size_t ns_names(const struct dnswire_msg *m, const char *apex,
+                       char (*names)[DNSWIRE_NAME_TEXT_MAX], uint32_t *ttl);
+static void zone_set_ns(struct zone_info *z, char (*names)[DNSWIRE_NAME_TEXT_MAX], size_t nn);
 
 /* ---- small helpers ---- */
 
+/* lower lower-cases ASCII letters in place (names are ASCII: A-labels). */
 static void lower(char *s)
 {
     for (; *s; s++)
-        *s = (char)tolower((unsigned char)*s);
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s + ('a' - 'A'));
 }
 
 /* name_text converts a wire name to lower-case text without the trailing dot. */
@@ -162,11 +276,11 @@ static int rr_owner_is(const struct dnswire_rr *rr, const char *name)
  * c-ares matches only the ID (NOCHECKRESP), and a hostile or confused
  * server must not get its answer for another name taken for ours.
  */
-static int parse_answer(struct dnswire_msg *m, const uint8_t *ans, size_t len, const char *name,
-                        uint16_t qtype)
+static int parse_answer(struct dnswire_msg *m, struct dnswire_msg_buf *mb, const uint8_t *ans,
+                        size_t len, const char *name, uint16_t qtype)
 {
     char q[DNSWIRE_NAME_TEXT_MAX];
-    if (dnswire_msg_parse(m, ans, len) != 0)
+    if (dnswire_msg_parse_buf(m, ans, len, mb) != 0)
         return CF_EPARSE;
     if (m->qdcount != 1 || m->qd[0].qtype != qtype || !m->hdr.qr ||
         name_text(q, sizeof(q), m->qd[0].name, m->qd[0].name_len) != 0 || strcmp(q, name) != 0) {
@@ -242,30 +356,30 @@ static const char *suffix_match(const struct dns_checker *dc, const char *name)
     return NULL;
 }
 
-static int64_t now_ms(void)
+/* now_ms is the loop's time (updated once per iteration: the caches' TTLs need no better). */
+static int64_t now_ms(const struct dns_checker *dc)
 {
-    return cf_mono_ns() / 1000000;
+    return (int64_t)uv_now(dc->loop);
 }
 
 /*
- * send_query asks name/type for c, through the resolver's c-ares channel
- * (ch) or an authoritative address's udpq client (uq): exactly one is given.
- * The answer goes to cb with a struct qctx carrying c and idx, and counts in
- * c->pending until then. Returns 0, or the client's error (nothing pending).
+ * send_query asks name/type for c, through the resolver (uq NULL) or an
+ * authoritative address's udpq client, where the name is c's own (qwire).
+ * The answer goes to cb with &c->qx[idx], and counts in c->pending until
+ * then. Returns 0, or the client's error (nothing pending).
  */
-static int send_query(struct check *c, struct dns_chan *ch, struct udpq *uq, const char *name,
-                      uint16_t type, dns_answer_cb cb, size_t idx)
+static int send_query(struct check *c, struct udpq *uq, const char *name, uint16_t type,
+                      dns_answer_cb cb, size_t idx)
 {
-    struct qctx *q = xmalloc(sizeof(*q));
+    struct qctx *q = &c->qx[idx];
     q->c = c;
     q->idx = idx;
     c->pending++;
     c->dc->stats.queries++;
-    int rc = ch ? dns_chan_query(ch, name, type, cb, q) : udpq_query(uq, name, type, cb, q);
-    if (rc) {
+    int rc = uq ? udpq_query_wire(uq, c->qwire, c->qwire_len, type, cb, q)
+                : resq_query(c->dc->resolver, name, type, cb, q);
+    if (rc)
         c->pending--;
-        free(q);
-    }
     return rc;
 }
 
@@ -348,7 +462,7 @@ static void admit(struct dns_checker *dc, struct check *c)
 static const char *status_text(int status)
 {
     if (status == CF_EDNS)
-        return "truncated answer (TC)"; /* udpq asks nothing that needs TCP */
+        return "truncated answer (TC)"; /* authoritative answers never need TCP */
     if (status == CF_ETOOBIG)
         return "answer larger than the EDNS size offered";
     return status == CF_ETIMEOUT ? "timed out" : cf_strerror(status);
@@ -382,26 +496,61 @@ static void zone_done(struct dns_checker *dc, struct zone_info *z)
     if (ttl > (uint32_t)dc->cache_ttl_max)
         ttl = (uint32_t)dc->cache_ttl_max;
     /* A failure is cached briefly: the next hosts of the zone do not hammer a broken zone. */
-    z->expires_ms = now_ms() + (z->state == Z_READY ? (int64_t)ttl * 1000 : 30000);
+    z->expires_ms = now_ms(dc) + (z->state == Z_READY ? (int64_t)ttl * 1000 : 30000);
     wake_waiters(z);
 }
 
-struct zq {
-    struct dns_checker *dc;
-    struct zone_info *z;
-    char name[HOSTNAME_MAX + 1]; /* the question asked */
-    uint16_t qtype;
-};
+/* zone_add_addrs merges addrs into z's set (duplicates once, at most DNS_CHECK_MAX_SERVERS). */
+static void zone_add_addrs(struct zone_info *z, const char (*addrs)[48], size_t n, uint32_t ttl)
+{
+    if (ttl < z->ttl)
+        z->ttl = ttl;
+    for (size_t i = 0; i < n; i++) {
+        int dup = 0;
+        for (size_t k = 0; k < z->naddrs && !dup; k++)
+            dup = strcmp(z->addrs[k], addrs[i]) == 0;
+        if (!dup && z->naddrs < DNS_CHECK_MAX_SERVERS)
+            str_copy(z->addrs[z->naddrs++], sizeof(z->addrs[0]), addrs[i]);
+    }
+}
+
+/* ns_done hands a finished lookup's addresses to the zones that waited for it. */
+static void ns_done(struct ns_entry *e)
+{
+    struct dns_checker *dc = e->dc;
+    uint32_t ttl = e->ttl < 30 ? 30 : e->ttl;
+    if (ttl > (uint32_t)dc->cache_ttl_max)
+        ttl = (uint32_t)dc->cache_ttl_max;
+    e->state = NS_DONE;
+    /*
+     * Only a whole answer is reused: a lost AAAA answer must not hide a
+     * server from every zone that names it for an hour. Every zone waiting
+     * now gets what there is, as each zone did on its own before.
+     */
+    e->expires_ms = e->complete && e->naddrs ? now_ms(dc) + (int64_t)ttl * 1000 : 0;
+    struct ns_zwait *w = e->waiters;
+    e->waiters = NULL;
+    while (w) {
+        struct ns_zwait *next = w->next;
+        struct zone_info *z = w->z;
+        free(w);
+        zone_add_addrs(z, (const char(*)[48])e->addrs, e->naddrs, e->ttl);
+        if (--z->pending == 0)
+            zone_done(dc, z);
+        w = next;
+    }
+}
 
 static void on_ns_addr(void *arg, int status, const uint8_t *ans, size_t len)
 {
-    struct zq *q = arg;
-    struct dns_checker *dc = q->dc;
-    struct zone_info *z = q->z;
+    struct nsq *q = arg;
+    struct ns_entry *e = q->e;
     struct dnswire_msg m;
-    int ok = status == 0 && parse_answer(&m, ans, len, q->name, q->qtype) == 0;
-    free(q);
+    struct dnswire_msg_buf mb;
+    int ok = status == 0 && parse_answer(&m, &mb, ans, len, e->name, q->qtype) == 0;
     if (ok) {
+        if (m.hdr.rcode != DNSWIRE_RCODE_NOERROR && m.hdr.rcode != DNSWIRE_RCODE_NXDOMAIN)
+            e->complete = 0;
         for (size_t i = 0; i < m.ancount; i++) {
             struct dnswire_rr *rr = &m.rr[i];
             char txt[48];
@@ -412,35 +561,87 @@ static void on_ns_addr(void *arg, int status, const uint8_t *ans, size_t len)
                 inet_ntop(AF_INET6, a, txt, sizeof(txt));
             else
                 continue;
-            if (rr->ttl < z->ttl)
-                z->ttl = rr->ttl;
+            if (rr->ttl < e->ttl)
+                e->ttl = rr->ttl;
             int dup = 0;
-            for (size_t k = 0; k < z->naddrs; k++)
-                dup |= strcmp(z->addrs[k], txt) == 0;
-            if (!dup && z->naddrs < DNS_CHECK_MAX_SERVERS)
-                str_copy(z->addrs[z->naddrs++], sizeof(z->addrs[0]), txt);
+            for (size_t k = 0; k < e->naddrs && !dup; k++)
+                dup = strcmp(e->addrs[k], txt) == 0;
+            if (!dup && e->naddrs < DNS_CHECK_MAX_SERVERS)
+                str_copy(e->addrs[e->naddrs++], sizeof(e->addrs[0]), txt);
         }
         dnswire_msg_cleanup(&m);
+    } else {
+        e->complete = 0;
     }
-    if (--z->pending == 0)
-        zone_done(dc, z);
+    if (--e->pending == 0)
+        ns_done(e);
+}
+
+/*
+ * ns_need gives z the addresses of nameserver name: from the cache, by
+ * joining a lookup under way, or by starting one (z->pending counts it).
+ */
+static void ns_need(struct zone_info *z, const char *name)
+{
+    struct dns_checker *dc = z->dc;
+    struct ns_entry *e = strmap_get(&dc->nsnames, name);
+    if (e && e->state == NS_DONE && e->expires_ms && now_ms(dc) < e->expires_ms) {
+        int64_t left = (e->expires_ms - now_ms(dc)) / 1000;
+        dc->stats.ns_cached++;
+        zone_add_addrs(z, (const char(*)[48])e->addrs, e->naddrs,
+                       left < (int64_t)e->ttl ? (uint32_t)left : e->ttl);
+        return;
+    }
+    struct ns_zwait *w = xmalloc(sizeof(*w));
+    w->z = z;
+    z->pending++;
+    if (e && e->state == NS_RESOLVING) {
+        w->next = e->waiters;
+        e->waiters = w;
+        return;
+    }
+    if (!e) {
+        e = xmalloc(sizeof(*e));
+        strmap_put(&dc->nsnames, name, e);
+    }
+    memset(e, 0, offsetof(struct ns_entry, addrs));
+    e->dc = dc;
+    str_copy(e->name, sizeof(e->name), name);
+    e->state = NS_RESOLVING;
+    e->complete = 1;
+    e->ttl = UINT32_MAX;
+    w->next = NULL;
+    e->waiters = w;
+    e->pending = 1; /* hold: an answer from inside resq_query must not end the lookup early */
+    static const uint16_t types[2] = {DNSWIRE_TYPE_A, DNSWIRE_TYPE_AAAA};
+    for (int t = 0; t < 2; t++) {
+        e->q[t].e = e;
+        e->q[t].qtype = types[t];
+        e->pending++;
+        dc->stats.queries++;
+        if (resq_query(dc->resolver, name, types[t], on_ns_addr, &e->q[t]) != 0) {
+            e->pending--;
+            e->complete = 0;
+        }
+    }
+    if (--e->pending == 0)
+        ns_done(e);
 }
 
 static void on_ns(void *arg, int status, const uint8_t *ans, size_t len)
 {
-    struct zq *q = arg;
-    struct dns_checker *dc = q->dc;
-    struct zone_info *z = q->z;
+    struct zone_info *z = arg;
+    struct dns_checker *dc = z->dc;
     struct dnswire_msg m;
+    struct dnswire_msg_buf mb;
     int prc;
-    free(q);
     z->pending--;
     if (status != 0) {
         str_fmt(z->err, sizeof(z->err), "NS %s: %s", z->apex, status_text(status));
         zone_done(dc, z);
         return;
     }
-    if ((prc = parse_answer(&m, ans, len, z->apex, DNSWIRE_TYPE_NS)) != 0) {
+    if ((prc = parse_answer(&m, &mb, ans, len, z->apex, DNSWIRE_TYPE_NS)) != 0) {
         str_fmt(z->err, sizeof(z->err), "NS %s: %s", z->apex, parse_error_text(prc));
         zone_done(dc, z);
         return;
@@ -452,58 +653,21 @@ static void on_ns(void *arg, int status, const uint8_t *ans, size_t len)
         return;
     }
     char names[DNS_CHECK_MAX_SERVERS][DNSWIRE_NAME_TEXT_MAX];
-    size_t nn = 0;
-    for (size_t i = 0; i < m.ancount && nn < DNS_CHECK_MAX_SERVERS; i++) {
-        struct dnswire_rr *rr = &m.rr[i];
-        uint8_t w[DNSWIRE_NAME_MAX];
-        size_t wl;
-        if (rr->type != DNSWIRE_TYPE_NS || !rr_owner_is(rr, z->apex) ||
-            dnswire_rdata_name(&m, rr, w, &wl) != 0 ||
-            name_text(names[nn], sizeof(names[0]), w, wl))
-            continue;
-        if (rr->ttl < z->ttl)
-            z->ttl = rr->ttl;
-        nn++;
-    }
+    size_t nn = ns_names(&m, z->apex, names, &z->ttl);
     dnswire_msg_cleanup(&m);
-    if (nn == 0) {
-        str_fmt(z->err, sizeof(z->err), "no NS records for %s", z->apex);
-        zone_done(dc, z);
-        return;
-    }
-    for (size_t i = 0; i < nn; i++) {
-        static const uint16_t types[2] = {DNSWIRE_TYPE_A, DNSWIRE_TYPE_AAAA};
-        for (int t = 0; t < 2; t++) {
-            struct zq *aq = xmalloc(sizeof(*aq));
-            aq->dc = dc;
-            aq->z = z;
-            str_copy(aq->name, sizeof(aq->name), names[i]);
-            aq->qtype = types[t];
-            z->pending++;
-            dc->stats.queries++;
-            if (dns_chan_query(dc->resolver, names[i], types[t], on_ns_addr, aq) != 0) {
-                z->pending--;
-                free(aq);
-            }
-        }
-    }
-    if (z->pending == 0)
-        zone_done(dc, z);
+    zone_set_ns(z, names, nn);
 }
 
 static void start_deleg(struct check *c);
 
 /*
- * walk_release ends the walk c led: the checks that waited for it start
- * over, and find the zone it found in the cache (or walk themselves).
+ * walk_release_key ends the walk for registered domain key: the checks that
+ * waited for it start over, and find the zone it found in the cache (or
+ * walk themselves).
  */
-static void walk_release(struct check *c)
+static void walk_release_key(struct dns_checker *dc, const char *key)
 {
-    struct dns_checker *dc = c->dc;
-    if (!c->walk_key[0])
-        return;
-    struct walk *w = strmap_get(&dc->walks, c->walk_key);
-    c->walk_key[0] = '\0';
+    struct walk *w = strmap_get(&dc->walks, key);
     if (!w)
         return;
     struct check *list = w->waiters;
@@ -518,23 +682,77 @@ static void walk_release(struct check *c)
     }
 }
 
-/* zone_lookup starts or joins the resolution of apex's nameservers for c. */
-static void zone_lookup(struct check *c, const char *apex)
+/* walk_release ends the walk c led, if any. */
+static void walk_release(struct check *c)
+{
+    char key[HOSTNAME_MAX + 1];
+    if (!c->walk_key[0])
+        return;
+    str_copy(key, sizeof(key), c->walk_key);
+    c->walk_key[0] = '\0';
+    walk_release_key(c->dc, key);
+}
+
+/*
+ * ns_names collects the nameserver names of apex from an NS answer (the NS
+ * records owned by apex in the answer section), lowering *ttl to theirs.
+ * Returns how many, at most DNS_CHECK_MAX_SERVERS.
+ */
+static size_t ns_names(const struct dnswire_msg *m, const char *apex,
+                       char (*names)[DNSWIRE_NAME_TEXT_MAX], uint32_t *ttl)
+{
+    size_t nn = 0;
+    for (size_t i = 0; i < m->ancount && nn < DNS_CHECK_MAX_SERVERS; i++) {
+        const struct dnswire_rr *rr = &m->rr[i];
+        uint8_t w[DNSWIRE_NAME_MAX];
+        size_t wl;
+        if (rr->type != DNSWIRE_TYPE_NS || !rr_owner_is(rr, apex) ||
+            dnswire_rdata_name(m, rr, w, &wl) != 0 ||
+            name_text(names[nn], sizeof(names[0]), w, wl) || strlen(names[nn]) > HOSTNAME_MAX)
+            continue;
+        if (rr->ttl < *ttl)
+            *ttl = rr->ttl;
+        nn++;
+    }
+    return nn;
+}
+
+/* zone_set_ns resolves the addresses of z's nameservers (names, nn of them). */
+static void zone_set_ns(struct zone_info *z, char (*names)[DNSWIRE_NAME_TEXT_MAX], size_t nn)
+{
+    if (nn == 0) {
+        str_fmt(z->err, sizeof(z->err), "no NS records for %s", z->apex);
+        zone_done(z->dc, z);
+        return;
+    }
+    z->pending++; /* hold: cached names add their addresses at once */
+    for (size_t i = 0; i < nn; i++)
+        ns_need(z, names[i]);
+    if (--z->pending == 0)
+        zone_done(z->dc, z);
+}
+
+/*
+ * zone_get returns apex's entry for c: NULL when c joined it (resolving) or
+ * was handed it (fresh: zone_ready ran), else the entry reset for a new
+ * resolution with c as its first waiter.
+ */
+static struct zone_info *zone_get(struct check *c, const char *apex)
 {
     struct dns_checker *dc = c->dc;
-    struct zone_info *z = strmap_get(&dc->zones, apex);
+    struct zone_info *z = zindex_get(&dc->zindex, name_hash(apex), apex);
     if (z && z->state == Z_RESOLVING) {
         c->next = z->waiters;
         z->waiters = c;
-        return;
+        return NULL;
     }
-    if (z && now_ms() < z->expires_ms) {
+    if (z && now_ms(dc) < z->expires_ms) {
         zone_ready(c, z);
-        return;
+        return NULL;
     }
     if (!z) {
         z = xmalloc(sizeof(*z));
-        strmap_put(&dc->zones, apex, z);
+        zindex_add(&dc->zindex, name_hash(apex), z);
     }
     memset(z, 0, sizeof(*z));
     str_copy(z->apex, sizeof(z->apex), apex);
@@ -542,13 +760,20 @@ static void zone_lookup(struct check *c, const char *apex)
     z->ttl = UINT32_MAX;
     c->next = NULL;
     z->waiters = c;
-    struct zq *q = xmalloc(sizeof(*q));
-    q->dc = dc;
-    q->z = z;
+    z->dc = dc;
+    return z;
+}
+
+/* zone_lookup starts or joins the resolution of apex's nameservers for c. */
+static void zone_lookup(struct check *c, const char *apex)
+{
+    struct dns_checker *dc = c->dc;
+    struct zone_info *z = zone_get(c, apex);
+    if (!z)
+        return;
     z->pending = 1;
     dc->stats.queries++;
-    if (dns_chan_query(dc->resolver, apex, DNSWIRE_TYPE_NS, on_ns, q) != 0) {
-        free(q);
+    if (resq_query(dc->resolver, apex, DNSWIRE_TYPE_NS, on_ns, z) != 0) {
         z->pending = 0;
         str_fmt(z->err, sizeof(z->err), "cannot query NS for %s", apex);
         zone_done(dc, z);
@@ -569,25 +794,32 @@ static void on_soa(void *arg, int status, const uint8_t *ans, size_t len)
     struct qctx *q = arg;
     struct check *c = q->c;
     struct dnswire_msg m;
-    free(q);
+    struct dnswire_msg_buf mb;
+    int ns_step = c->walk_qtype == DNSWIRE_TYPE_NS;
     c->pending--;
     if (status != 0) {
         fail_check(c, "zone cut of %s: resolver %s", c->cut, status_text(status));
         return;
     }
-    int prc = parse_answer(&m, ans, len, c->cut, DNSWIRE_TYPE_CNAME);
+    int prc = parse_answer(&m, &mb, ans, len, c->cut, c->walk_qtype);
     if (prc != 0) {
         fail_check(c, "zone cut of %s: %s from the resolver", c->cut, parse_error_text(prc));
         return;
     }
     if (m.hdr.rcode != DNSWIRE_RCODE_NOERROR && m.hdr.rcode != DNSWIRE_RCODE_NXDOMAIN) {
+        dnswire_msg_cleanup(&m);
+        if (ns_step) {
+            /* The resolver may have failed chasing something: ask the old way. */
+            c->walk_ns_failed = 1;
+            soa_walk(c);
+            return;
+        }
         fail_check(c, "zone cut of %s: resolver answered %s", c->cut,
                    dnswire_rcode_str(m.hdr.rcode));
-        dnswire_msg_cleanup(&m);
         return;
     }
     char apex[DNSWIRE_NAME_TEXT_MAX] = "";
-    int aliased = 0;
+    int aliased = 0, has_ns = 0;
     for (size_t i = 0; i < m.ancount + m.nscount; i++) {
         struct dnswire_rr *rr = &m.rr[i];
         char owner[DNSWIRE_NAME_TEXT_MAX];
@@ -598,25 +830,45 @@ static void on_soa(void *arg, int status, const uint8_t *ans, size_t len)
             aliased = 1; /* an alias is never a zone apex: look one label up */
             break;
         }
+        if (i < m.ancount && rr->type == DNSWIRE_TYPE_NS && strcmp(owner, c->cut) == 0)
+            has_ns = 1; /* NS records at the name: an apex, unless an alias shows up */
         if (rr->type == DNSWIRE_TYPE_SOA && is_ancestor_or_self(owner, c->cut) &&
             (i >= m.ancount ? 1 : strcmp(owner, c->cut) == 0)) {
             str_copy(apex, sizeof(apex), owner);
             break;
         }
     }
+    char names[DNS_CHECK_MAX_SERVERS][DNSWIRE_NAME_TEXT_MAX];
+    size_t nn = 0;
+    uint32_t ns_ttl = UINT32_MAX;
+    if (ns_step && has_ns && !aliased) {
+        /* RFC 1034 §4.2.1: the NS RRset at a name marks a zone apex; its names come with it. */
+        nn = ns_names(&m, c->cut, names, &ns_ttl);
+        if (nn)
+            str_copy(apex, sizeof(apex), c->cut);
+    }
     dnswire_msg_cleanup(&m);
     if (apex[0] && !aliased) {
         /*
-         * The zone goes into the cache first (zone_lookup), so the released
-         * waiters find it; c itself may be finished inside zone_lookup.
+         * The zone goes into the cache first, so the released waiters find
+         * it; c itself may be finished meanwhile, so the walk's key is
+         * taken from it before.
          */
-        struct check lead;
-        memset(&lead, 0, sizeof(lead));
-        lead.dc = c->dc;
-        str_copy(lead.walk_key, sizeof(lead.walk_key), c->walk_key);
+        struct dns_checker *dc = c->dc;
+        char key[HOSTNAME_MAX + 1];
+        str_copy(key, sizeof(key), c->walk_key);
         c->walk_key[0] = '\0';
-        zone_lookup(c, apex);
-        walk_release(&lead);
+        if (nn) {
+            struct zone_info *z = zone_get(c, apex);
+            if (z) {
+                z->ttl = ns_ttl;
+                zone_set_ns(z, names, nn);
+            }
+        } else {
+            zone_lookup(c, apex);
+        }
+        if (key[0])
+            walk_release_key(dc, key);
         return;
     }
     /* An alias, or an answer without SOA: try the parent. */
@@ -629,9 +881,20 @@ static void on_soa(void *arg, int status, const uint8_t *ans, size_t len)
     soa_walk(c);
 }
 
+/*
+ * soa_walk asks the resolver about c->cut. At the registered domain, which
+ * is most often the zone apex, the question is NS: an apex answers with its
+ * nameservers, which saves the zone's NS question; another name answers as
+ * the CNAME question would (an alias, or NODATA/NXDOMAIN with the SOA). A
+ * resolver chases a CNAME for NS, so a name with a broken alias may fail
+ * there; that step is then asked again with CNAME.
+ */
 static void soa_walk(struct check *c)
 {
-    if (send_query(c, c->dc->resolver, NULL, c->cut, DNSWIRE_TYPE_CNAME, on_soa, 0) != 0)
+    c->walk_qtype = c->walk_key[0] && !c->walk_ns_failed && strcmp(c->cut, c->walk_key) == 0
+                        ? DNSWIRE_TYPE_NS
+                        : DNSWIRE_TYPE_CNAME;
+    if (send_query(c, NULL, c->cut, c->walk_qtype, on_soa, 0) != 0)
         fail_check(c, "zone cut of %s: %s", c->cut, "cannot query the resolver");
 }
 
@@ -649,8 +912,14 @@ static struct udpq *auth_chan(struct dns_checker *dc, const char *addr)
     struct udpq *uq = strmap_get(&dc->auth, addr);
     if (uq)
         return uq;
-    if (udpq_new(&uq, dc->loop, addr, dc->auth_port, dc->auth_opts.timeout_ms, dc->auth_opts.tries,
-                 AUTH_INFLIGHT) != 0)
+    struct udpq_opts uo = {
+        .port = dc->auth_port,
+        .timeout_ms = dc->auth_timeout_ms,
+        .tries = dc->auth_tries,
+        .max_inflight = AUTH_INFLIGHT,
+        .rd = 0, /* RFC 1035 §4.1.1: an authoritative server is asked with recursion off */
+    };
+    if (udpq_new(&uq, dc->loop, addr, &uo) != 0)
         return NULL;
     strmap_put(&dc->auth, addr, uq);
     dc->stats.auth_channels++;
@@ -803,13 +1072,13 @@ static void on_auth(void *arg, int status, const uint8_t *ans, size_t len)
     struct qctx *q = arg;
     struct check *c = q->c;
     struct deleg_server *s = &c->dr.servers[q->idx];
-    free(q);
     c->pending--;
     if (status != 0) {
         server_error(s, status_text(status));
     } else {
         struct dnswire_msg m;
-        if (dnswire_msg_parse(&m, ans, len) != 0) {
+        struct dnswire_msg_buf mb;
+        if (dnswire_msg_parse_buf(&m, ans, len, &mb) != 0) {
             server_error(s, "malformed answer");
         } else {
             classify_auth(c, s, &m);
@@ -836,13 +1105,17 @@ static void zone_ready(struct check *c, struct zone_info *z)
     str_copy(c->dr.zone, sizeof(c->dr.zone), z->apex);
     c->dr.nservers = z->naddrs;
     for (size_t i = 0; i < z->naddrs; i++) {
-        memset(&c->dr.servers[i], 0, sizeof(c->dr.servers[i]));
-        str_copy(c->dr.servers[i].addr, sizeof(c->dr.servers[0].addr), z->addrs[i]);
+        struct deleg_server *s = &c->dr.servers[i];
+        s->result = 0;
+        s->target[0] = s->error[0] = '\0';
+        str_copy(s->addr, sizeof(s->addr), z->addrs[i]);
     }
     c->pending++; /* hold: answers arriving from inside this loop must not finish c */
     for (size_t i = 0; i < z->naddrs; i++) {
-        struct udpq *uq = auth_chan(dc, z->addrs[i]);
-        if (!uq || send_query(c, NULL, uq, c->qname, DNSWIRE_TYPE_CNAME, on_auth, i) != 0)
+        if (!z->uq[i])
+            z->uq[i] = auth_chan(dc, z->addrs[i]);
+        struct udpq *uq = z->uq[i];
+        if (!uq || send_query(c, uq, c->qname, DNSWIRE_TYPE_CNAME, on_auth, i) != 0)
             server_error(&c->dr.servers[i], "cannot query this address");
     }
     if (--c->pending == 0)
@@ -853,14 +1126,14 @@ static void on_chain(void *arg, int status, const uint8_t *ans, size_t len)
 {
     struct qctx *q = arg;
     struct check *c = q->c;
-    free(q);
     c->pending--;
     const char *err = NULL;
     char next[DNSWIRE_NAME_TEXT_MAX] = "";
     struct dnswire_msg m;
+    struct dnswire_msg_buf mb;
     if (status != 0) {
         err = status_text(status);
-    } else if (parse_answer(&m, ans, len, c->chain_cur, DNSWIRE_TYPE_CNAME) != 0) {
+    } else if (parse_answer(&m, &mb, ans, len, c->chain_cur, DNSWIRE_TYPE_CNAME) != 0) {
         err = "bad answer while following the CNAME chain";
     } else {
         if (m.hdr.rcode != DNSWIRE_RCODE_NOERROR && m.hdr.rcode != DNSWIRE_RCODE_NXDOMAIN)
@@ -886,8 +1159,7 @@ static void on_chain(void *arg, int status, const uint8_t *ans, size_t len)
             err = "CNAME chain too long or looping";
         } else {
             str_copy(c->chain_cur, sizeof(c->chain_cur), next);
-            if (send_query(c, c->dc->resolver, NULL, c->chain_cur, DNSWIRE_TYPE_CNAME, on_chain,
-                           0) == 0)
+            if (send_query(c, NULL, c->chain_cur, DNSWIRE_TYPE_CNAME, on_chain, 0) == 0)
                 return;
             result = DELEG_ERROR;
             err = "cannot query the resolver";
@@ -918,8 +1190,7 @@ static void follow_next_chain(struct check *c)
         str_copy(c->chain_start, sizeof(c->chain_start), s->target);
         str_copy(c->chain_cur, sizeof(c->chain_cur), s->target);
         c->chain_hops = 0;
-        if (send_query(c, c->dc->resolver, NULL, c->chain_cur, DNSWIRE_TYPE_CNAME, on_chain, i) ==
-            0)
+        if (send_query(c, NULL, c->chain_cur, DNSWIRE_TYPE_CNAME, on_chain, i) == 0)
             return;
         server_error(s, "cannot query the resolver");
     }
@@ -931,9 +1202,14 @@ static void start_deleg(struct check *c)
     struct dns_checker *dc = c->dc;
     /* The nearest cached zone above the name; its servers refer us down if there is a cut. */
     for (const char *p = c->qname; p && strchr(p, '.'); p = parent(p)) {
-        struct zone_info *z = strmap_get(&dc->zones, p);
-        if (z && (z->state == Z_RESOLVING || now_ms() < z->expires_ms)) {
-            zone_lookup(c, p);
+        struct zone_info *z = zindex_get(&dc->zindex, name_hash(p), p);
+        if (z && z->state == Z_RESOLVING) {
+            c->next = z->waiters;
+            z->waiters = c;
+            return;
+        }
+        if (z && now_ms(dc) < z->expires_ms) {
+            zone_ready(c, z);
             return;
         }
     }
@@ -977,13 +1253,13 @@ static void on_txt(void *arg, int status, const uint8_t *ans, size_t len)
     struct qctx *q = arg;
     struct check *c = q->c;
     size_t idx = q->idx;
-    free(q);
     c->pending--;
     struct dnswire_msg m;
+    struct dnswire_msg_buf mb;
     int prc;
     if (status != 0) {
         str_copy(c->tr.servers[idx].error, sizeof(c->tr.servers[0].error), status_text(status));
-    } else if ((prc = parse_answer(&m, ans, len, c->qname, DNSWIRE_TYPE_TXT)) != 0) {
+    } else if ((prc = parse_answer(&m, &mb, ans, len, c->qname, DNSWIRE_TYPE_TXT)) != 0) {
         str_copy(c->tr.servers[idx].error, sizeof(c->tr.servers[0].error), parse_error_text(prc));
     } else {
         if (m.hdr.rcode != DNSWIRE_RCODE_NOERROR && m.hdr.rcode != DNSWIRE_RCODE_NXDOMAIN)
@@ -1018,7 +1294,7 @@ static void txt_ready(struct check *c, struct zone_info *z)
     c->pending++; /* hold */
     for (size_t i = 0; i < z->naddrs; i++) {
         struct udpq *uq = auth_chan(c->dc, z->addrs[i]);
-        if (!uq || send_query(c, NULL, uq, c->qname, DNSWIRE_TYPE_TXT, on_txt, i) != 0)
+        if (!uq || send_query(c, uq, c->qname, DNSWIRE_TYPE_TXT, on_txt, i) != 0)
             str_fmt(c->tr.servers[i].error, sizeof(c->tr.servers[0].error),
                     "cannot query this address");
     }
@@ -1049,10 +1325,10 @@ static void on_live(void *arg, int status, const uint8_t *ans, size_t len)
     struct check *c = q->c;
     struct dns_checker *dc = c->dc;
     struct dnswire_msg m;
+    struct dnswire_msg_buf mb;
     uint16_t q_type = q->idx == 0 ? DNSWIRE_TYPE_A : DNSWIRE_TYPE_AAAA;
-    free(q);
     c->pending--;
-    int prc = status == 0 ? parse_answer(&m, ans, len, c->qname, q_type) : 0;
+    int prc = status == 0 ? parse_answer(&m, &mb, ans, len, c->qname, q_type) : 0;
     if (status != 0 || prc != 0) {
         if (!c->live_hit)
             str_fmt(c->lr.detail, sizeof(c->lr.detail), "resolving %s: %s", c->qname,
@@ -1115,8 +1391,8 @@ static void start_live(struct check *c)
         return;
     }
     c->pending++; /* hold */
-    if (send_query(c, c->dc->resolver, NULL, c->qname, DNSWIRE_TYPE_A, on_live, 0) != 0 ||
-        send_query(c, c->dc->resolver, NULL, c->qname, DNSWIRE_TYPE_AAAA, on_live, 1) != 0) {
+    if (send_query(c, NULL, c->qname, DNSWIRE_TYPE_A, on_live, 0) != 0 ||
+        send_query(c, NULL, c->qname, DNSWIRE_TYPE_AAAA, on_live, 1) != 0) {
         c->live_err = 1;
         str_fmt(c->lr.detail, sizeof(c->lr.detail), "cannot query the resolver");
     }
@@ -1140,27 +1416,48 @@ static void start_check(struct check *c)
 
 /* ---- public API ---- */
 
+/*
+ * resolver_client_env reads CERTFLEET_RESOLVER_CLIENT: "udp" (the default),
+ * or "cares" or "cares:N" for every resolver question through c-ares, N (64)
+ * at a time (the path before udpq took the resolver's questions; kept to
+ * compare, and to fall back on should a resolver not get along with ours).
+ */
+static void resolver_client_env(struct resq_opts *ro)
+{
+    const char *e = getenv("CERTFLEET_RESOLVER_CLIENT");
+    if (!e || strncmp(e, "cares", 5) != 0)
+        return;
+    ro->client = RESQ_CARES;
+    /* c-ares 1.18 is quick only with few queries outstanding (resq.h): 64 unless told. */
+    ro->max_inflight = 64;
+    if (e[5] == ':') {
+        long n = strtol(e + 6, NULL, 10);
+        if (n > 0 && n <= 100000)
+            ro->max_inflight = (size_t)n;
+    }
+}
+
 int dns_checker_new(struct dns_checker **out, uv_loop_t *loop, const struct dns_checker_opts *o)
 {
     struct dns_checker *dc = xcalloc(1, sizeof(*dc));
-    struct dns_chan_opts ro = {
-        .norecurse = 0,
+    struct resq_opts ro = {
         .timeout_ms = o->timeout_ms ? o->timeout_ms : 1500,
         .tries = o->tries ? o->tries : 3,
-        .edns = 1,
         /* unbound answers 1024 queries a thread at once by default and drops the rest. */
-        .max_inflight = 500,
+        .max_inflight = o->resolver_inflight ? o->resolver_inflight : 500,
+        .client = o->resolver_cares ? RESQ_CARES : RESQ_UDP,
     };
+    resolver_client_env(&ro);
     int rc;
     dc->loop = loop;
-    dc->auth_opts = ro;
-    dc->auth_opts.norecurse = 1;
+    dc->auth_timeout_ms = ro.timeout_ms;
+    dc->auth_tries = ro.tries;
     dc->auth_port = o->auth_port ? o->auth_port : 53;
     dc->cache_ttl_max = o->cache_ttl_max ? o->cache_ttl_max : 3600;
     dc->max_checks = o->max_checks ? o->max_checks : 2000;
     strmap_init(&dc->auth);
-    strmap_init(&dc->zones);
     strmap_init(&dc->walks);
+    strmap_init(&dc->nsnames);
     dc->suffixes = xcalloc(o->n_cdn_targets + 1, sizeof(char *));
     dc->cidrs = xcalloc(o->n_cdn_targets + 1, sizeof(struct cidr));
     for (size_t i = 0; i < o->n_cdn_targets; i++) {
@@ -1176,7 +1473,7 @@ int dns_checker_new(struct dns_checker **out, uv_loop_t *loop, const struct dns_
             lower(dc->suffixes[dc->nsuffixes++]);
         }
     }
-    rc = dns_chan_new(&dc->resolver, loop, o->resolver, &ro);
+    rc = resq_new(&dc->resolver, loop, o->resolver, &ro);
     if (rc)
         goto out_free;
     *out = dc;
@@ -1199,18 +1496,34 @@ static struct check *new_check(struct dns_checker *dc, enum check_kind kind, con
     } else {
         c = xmalloc(sizeof(*c));
     }
-    memset(c, 0, offsetof(struct check, dr));
-    if (kind == K_DELEG)
-        memset(&c->dr, 0, offsetof(struct deleg_report, servers));
-    else if (kind == K_TXT)
-        memset(&c->tr, 0, offsetof(struct txt_report, servers));
-    else
-        memset(&c->lr, 0, sizeof(c->lr));
+    /*
+     * Only the scalars and the first octet of each string: a check is
+     * started for every host of the fleet, and clearing its 3 KB of names
+     * cost more than the rest of starting it.
+     */
+    memset(c, 0, offsetof(struct check, qname));
+    /* cut, the chain's names and txt_value are written before they are read. */
+    c->expected[0] = c->walk_key[0] = '\0';
+    if (kind == K_DELEG) {
+        c->dr.result = 0;
+        c->dr.host[0] = c->dr.zone[0] = c->dr.seen_target[0] = c->dr.error[0] = '\0';
+        c->dr.nservers = 0;
+    } else {
+        c->live_seen[0] = '\0';
+        c->lr.result = 0;
+        c->lr.host[0] = c->lr.detail[0] = '\0';
+    }
     c->dc = dc;
     c->kind = kind;
     const char *base = hostname_base(host);
     if (kind == K_DELEG) {
-        str_fmt(c->qname, sizeof(c->qname), HOSTNAME_CHALLENGE_PREFIX "%s", base);
+        /* A plain copy, not str_fmt: this runs once per host of the fleet. */
+        size_t pl = sizeof(HOSTNAME_CHALLENGE_PREFIX) - 1, bl = strlen(base);
+        if (pl + bl >= sizeof(c->qname))
+            bl = sizeof(c->qname) - 1 - pl;
+        memcpy(c->qname, HOSTNAME_CHALLENGE_PREFIX, pl);
+        memcpy(c->qname + pl, base, bl);
+        c->qname[pl + bl] = '\0';
         str_copy(c->dr.host, sizeof(c->dr.host), host);
     } else {
         str_copy(c->qname, sizeof(c->qname), base);
@@ -1261,6 +1574,11 @@ void dns_check_txt(struct dns_checker *dc, const char *zone, const char *name, c
     str_copy(c->tr.name, sizeof(c->tr.name), c->qname);
     c->tcb = cb;
     c->arg = arg;
+    if (dnswire_name_from_text(c->qwire, &c->qwire_len, c->qname) != 0) {
+        dc->active++;
+        fail_check(c, "invalid name %s", c->qname);
+        return;
+    }
     admit(dc, c);
 }
 
@@ -1271,7 +1589,14 @@ size_t dns_checker_inflight(const struct dns_checker *dc)
 
 void dns_checker_stats(const struct dns_checker *dc, struct dns_checker_stats *out)
 {
+    struct resq_stats rs;
     *out = dc->stats;
+    if (dc->resolver) {
+        resq_get_stats(dc->resolver, &rs);
+        out->coalesced = rs.coalesced;
+        out->resolver_udp = rs.udp;
+        out->resolver_cares = rs.cares;
+    }
 }
 
 void dns_checker_free(struct dns_checker *dc)
@@ -1289,19 +1614,23 @@ void dns_checker_free(struct dns_checker *dc)
     }
     dc->queue_tail = NULL;
     /* Destroying channels runs the pending callbacks, which end their checks. */
-    dns_chan_free(dc->resolver);
+    resq_free(dc->resolver);
     for (size_t i = 0; i < dc->auth.cap; i++)
         if (dc->auth.slots[i].key)
             udpq_free(dc->auth.slots[i].val);
     strmap_cleanup(&dc->auth);
-    for (size_t i = 0; i < dc->zones.cap; i++)
-        if (dc->zones.slots[i].key)
-            free(dc->zones.slots[i].val);
-    strmap_cleanup(&dc->zones);
+    for (size_t i = 0; i < dc->zindex.cap; i++)
+        free(dc->zindex.z[i]);
     for (size_t i = 0; i < dc->walks.cap; i++)
         if (dc->walks.slots[i].key)
             free(dc->walks.slots[i].val);
     strmap_cleanup(&dc->walks);
+    for (size_t i = 0; i < dc->nsnames.cap; i++)
+        if (dc->nsnames.slots[i].key)
+            free(dc->nsnames.slots[i].val);
+    strmap_cleanup(&dc->nsnames);
+    free(dc->zindex.h);
+    free(dc->zindex.z);
     for (size_t i = 0; i < dc->nsuffixes; i++)
         free(dc->suffixes[i]);
     free(dc->suffixes);

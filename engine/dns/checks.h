@@ -1,10 +1,12 @@
 /*
  * checks.h - delegation and liveness checks on the event loop.
  *
- * A struct dns_checker lives for one run. It owns a channel to the
- * recursive resolver, one channel per authoritative address (recursion off,
- * created on demand, cached for the run) and a cache of zone cuts (apex,
- * NS addresses; bounded by TTL), because many hosts share a zone.
+ * A struct dns_checker lives for one run. It owns a client of the
+ * recursive resolver (resq.h: UDP, identical questions coalesced, c-ares
+ * for TCP), one UDP client per authoritative address (udpq.h, recursion
+ * off, created on demand, cached for the run), a cache of zone cuts (apex,
+ * NS addresses) and one of nameserver names' addresses, both bounded by
+ * TTL, because many hosts share a zone and many zones share a provider.
  *
  * Delegation check (issue: "DNS engine"): _acme-challenge.<host> is asked for
  * CNAME at every authoritative address of its zone, directly, and the
@@ -30,11 +32,13 @@ struct dns_checker_opts {
     const char *resolver;           /* ADDR[:PORT]; NULL = system */
     const char *const *cdn_targets; /* hostname suffixes and CIDRs */
     size_t n_cdn_targets;
-    int auth_port;     /* port of authoritative servers; 0 = 53 */
-    int timeout_ms;    /* per try; 0 = 1500 */
-    int tries;         /* 0 = 3 */
-    size_t max_checks; /* checks in flight at once; 0 = 2000 */
-    int cache_ttl_max; /* zone cache bound in seconds; 0 = 3600 */
+    int auth_port;            /* port of authoritative servers; 0 = 53 */
+    int timeout_ms;           /* per try; 0 = 1500 */
+    int tries;                /* 0 = 3 */
+    size_t max_checks;        /* checks in flight at once; 0 = 2000 */
+    int cache_ttl_max;        /* zone cache bound in seconds; 0 = 3600 */
+    size_t resolver_inflight; /* questions outstanding at the resolver; 0 = 500 */
+    int resolver_cares;       /* every resolver question through c-ares (resq.h: RESQ_CARES) */
 };
 
 /* One authoritative address's answer to a delegation check. */
@@ -108,9 +112,13 @@ void dns_check_txt(struct dns_checker *dc, const char *zone, const char *name, c
 size_t dns_checker_inflight(const struct dns_checker *dc);
 
 struct dns_checker_stats {
-    uint64_t queries;       /* sent */
-    uint64_t auth_channels; /* authoritative addresses seen */
-    uint64_t zones;         /* zone cuts resolved */
+    uint64_t queries;        /* asked (questions joined to an identical one included) */
+    uint64_t auth_channels;  /* authoritative addresses seen */
+    uint64_t zones;          /* zone cuts resolved */
+    uint64_t ns_cached;      /* nameserver names whose addresses came from the cache */
+    uint64_t coalesced;      /* resolver questions that joined an identical one in flight */
+    uint64_t resolver_udp;   /* resolver questions sent over our UDP client */
+    uint64_t resolver_cares; /* resolver questions sent through c-ares (TC, failover) */
 };
 void dns_checker_stats(const struct dns_checker *dc, struct dns_checker_stats *out);
 

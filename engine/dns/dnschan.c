@@ -1,6 +1,8 @@
 /*
  * dnschan.c - c-ares channels driven by the libuv loop.
  */
+#include <arpa/inet.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -301,6 +303,26 @@ int dns_chan_query(struct dns_chan *ch, const char *name, uint16_t qtype, dns_an
     ch->sent++;
     ares_send(ch->ares, qbuf, (int)qlen, on_ares_answer, q);
     return 0;
+}
+
+int dns_chan_servers(struct dns_chan *ch, char (*addrs)[48], int *ports, size_t cap)
+{
+    struct ares_addr_port_node *list = NULL;
+    size_t n = 0;
+    if (ares_get_servers_ports(ch->ares, &list) != ARES_SUCCESS)
+        return CF_EDNS;
+    for (struct ares_addr_port_node *s = list; s; s = s->next, n++) {
+        if (n >= cap)
+            continue;
+        if (!inet_ntop(s->family,
+                       s->family == AF_INET ? (const void *)&s->addr.addr4
+                                            : (const void *)&s->addr.addr6,
+                       addrs[n], 48))
+            addrs[n][0] = '\0';
+        ports[n] = s->udp_port ? s->udp_port : 53;
+    }
+    ares_free_data(list);
+    return n > INT32_MAX ? INT32_MAX : (int)n;
 }
 
 size_t dns_chan_inflight(const struct dns_chan *ch)

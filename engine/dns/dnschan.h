@@ -53,6 +53,14 @@ int dns_chan_query(struct dns_chan *ch, const char *name, uint16_t qtype, dns_an
                    void *arg);
 
 /*
+ * dns_chan_servers writes the channel's servers, in c-ares's order, as
+ * numeric addresses (addrs[i], 48 octets each) and UDP ports (ports[i]; 53
+ * when c-ares says 0), at most cap of them. Returns how many there are
+ * (possibly more than cap), or a negative code.
+ */
+int dns_chan_servers(struct dns_chan *ch, char (*addrs)[48], int *ports, size_t cap);
+
+/*
  * dns_chan_inflight returns the number of queries waiting for their callback
  * (sent, or queued behind max_inflight).
  */

@@ -90,6 +90,8 @@ int dnswire_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
      */
     if (alen != blen)
         return 0;
+    if (memcmp(a, b, alen) == 0)
+        return 1; /* the usual case: the same spelling */
     for (size_t i = 0; i < alen; i++)
         if (lower(a[i]) != lower(b[i]))
             return 0;
@@ -327,6 +329,12 @@ static int parse_opt(struct dnswire_msg *m, const struct dnswire_rr *r)
 
 int dnswire_msg_parse(struct dnswire_msg *m, const uint8_t *pkt, size_t len)
 {
+    return dnswire_msg_parse_buf(m, pkt, len, NULL);
+}
+
+int dnswire_msg_parse_buf(struct dnswire_msg *m, const uint8_t *pkt, size_t len,
+                          struct dnswire_msg_buf *buf)
+{
     size_t off = DNSWIRE_HEADER_LEN, nrr;
     int rc;
 
@@ -350,10 +358,17 @@ int dnswire_msg_parse(struct dnswire_msg *m, const uint8_t *pkt, size_t len)
         rc = CF_EPARSE;
         goto out_free_msg;
     }
-    if (m->qdcount > 0)
-        m->qd = xcalloc(m->qdcount, sizeof(*m->qd));
-    if (nrr > 0)
-        m->rr = xcalloc(nrr, sizeof(*m->rr));
+    if (buf && m->qdcount <= 1 && nrr <= DNSWIRE_MSG_BUF_RR) {
+        /* Every field of every entry in use is written below: nothing to clear. */
+        m->qd = m->qdcount ? buf->qd : NULL;
+        m->rr = nrr ? buf->rr : NULL;
+        m->borrowed = 1;
+    } else {
+        if (m->qdcount > 0)
+            m->qd = xcalloc(m->qdcount, sizeof(*m->qd));
+        if (nrr > 0)
+            m->rr = xcalloc(nrr, sizeof(*m->rr));
+    }
 
     for (size_t i = 0; i < m->qdcount; i++) {
         struct dnswire_question *q = &m->qd[i];
@@ -431,8 +446,10 @@ out_free_msg:
 
 void dnswire_msg_cleanup(struct dnswire_msg *m)
 {
-    free(m->qd);
-    free(m->rr);
+    if (!m->borrowed) {
+        free(m->qd);
+        free(m->rr);
+    }
     memset(m, 0, sizeof(*m));
 }
 

@@ -183,6 +183,18 @@ struct dnswire_msg {
     /* RFC 8945 §5.1: a TSIG record can only be the last record. */
     int has_tsig;
     size_t tsig_rr_off; /* where the TSIG record starts in pkt */
+    int borrowed;       /* qd and rr are the caller's struct dnswire_msg_buf: not freed */
+};
+
+/*
+ * struct dnswire_msg_buf is caller storage for dnswire_msg_parse_buf: room
+ * for the question and records of a small answer, so parsing one allocates
+ * nothing.
+ */
+#define DNSWIRE_MSG_BUF_RR 8
+struct dnswire_msg_buf {
+    struct dnswire_question qd[1];
+    struct dnswire_rr rr[DNSWIRE_MSG_BUF_RR];
 };
 
 /* SOA RDATA (RFC 1035 §3.3.13). Names in wire form. */
@@ -350,6 +362,15 @@ int dnswire_header_parse(struct dnswire_header *h, const uint8_t *pkt, size_t le
  * record that is not the last record, or octets after the last record.
  */
 int dnswire_msg_parse(struct dnswire_msg *m, const uint8_t *pkt, size_t len);
+
+/*
+ * dnswire_msg_parse_buf is dnswire_msg_parse with the question and records
+ * in buf when they fit (one question, DNSWIRE_MSG_BUF_RR records), else
+ * allocated as there. buf must outlive *m; dnswire_msg_cleanup is still
+ * called after a success.
+ */
+int dnswire_msg_parse_buf(struct dnswire_msg *m, const uint8_t *pkt, size_t len,
+                          struct dnswire_msg_buf *buf);
 
 /* dnswire_msg_cleanup frees what dnswire_msg_parse allocated; m may be zeroed. */
 void dnswire_msg_cleanup(struct dnswire_msg *m);

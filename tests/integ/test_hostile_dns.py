@@ -35,7 +35,8 @@ said), never confirmed; its state stays awaiting_delegation after `check`
 and after a `run` (never delegated or issuing), pebble gets exactly one order
 (the control host's), and no certfleet process dies. A second state dir uses
 the hostile server as its *resolver*, so the hostile answers also reach the
-c-ares path: same classification.
+resolver client (engine/dns/resq.c: our UDP client, and c-ares for the TCP retry
+of the truncated one): same classification.
 
     test_hostile_dns.py PATH_TO_CERTFLEET
 """
@@ -404,7 +405,7 @@ def scenario(world, wd):
                     "after run: %s stored delegation %s" % (h, s.get("delegation")))
             R.check(not s.get("serial"), "%s has no certificate" % h)
 
-        # The hostile server as the resolver: the lies reach the c-ares path too.
+        # The hostile server as the resolver: the lies reach the resolver client too.
         state2 = os.path.join(wd, "state-hostile-resolver")
         argv = world.init_argv(CF, state2)
         argv[argv.index("--resolver") + 1] = HOSTILE_ADDR

@@ -707,6 +707,63 @@ static void test_mutations(void **state)
     }
 }
 
+/* dnswire_msg_parse_buf: the caller's storage when the records fit, the heap when not. */
+static void test_parse_buf(void **state)
+{
+    uint8_t buf[2048], owner[DNSWIRE_NAME_MAX];
+    size_t olen = wire(owner, "www.Example.test");
+    (void)state;
+    for (int n = 1; n <= 12; n += 11) {
+        struct dnswire_writer w;
+        struct dnswire_header h = {.id = 7, .qr = 1, .aa = 1};
+        dnswire_writer_init(&w, buf, sizeof(buf));
+        assert_int_equal(dnswire_write_header(&w, &h), 0);
+        assert_int_equal(dnswire_write_question(&w, owner, olen, DNSWIRE_TYPE_A, DNSWIRE_CLASS_IN),
+                         0);
+        for (int i = 0; i < n; i++) {
+            struct dnswire_rdata rd = {.type = DNSWIRE_TYPE_A};
+            rd.u.a[0] = 192;
+            rd.u.a[3] = (uint8_t)i;
+            assert_int_equal(dnswire_write_rr(&w, DNSWIRE_SECTION_ANSWER, owner, olen,
+                                              DNSWIRE_CLASS_IN, 60, &rd),
+                             0);
+        }
+        assert_int_equal(dnswire_write_opt(&w, 1232, 0), 0);
+        struct dnswire_msg a, b;
+        struct dnswire_msg_buf mb;
+        memset(&mb, 0xa5, sizeof(mb)); /* garbage: the parser must write what it uses */
+        assert_int_equal(dnswire_msg_parse(&a, buf, w.len), 0);
+        assert_int_equal(dnswire_msg_parse_buf(&b, buf, w.len, &mb), 0);
+        assert_int_equal(b.borrowed, n + 1 <= DNSWIRE_MSG_BUF_RR);
+        if (b.borrowed) {
+            assert_ptr_equal(b.rr, mb.rr);
+            assert_ptr_equal(b.qd, mb.qd);
+        }
+        assert_int_equal(b.qdcount, 1);
+        assert_int_equal(b.qd[0].qtype, DNSWIRE_TYPE_A);
+        assert_true(dnswire_name_equal(b.qd[0].name, b.qd[0].name_len, owner, olen));
+        assert_int_equal(b.ancount, n);
+        assert_int_equal(b.arcount, 1);
+        assert_true(b.edns.present);
+        for (size_t i = 0; i < (size_t)n + 1; i++) {
+            assert_int_equal(a.rr[i].type, b.rr[i].type);
+            assert_int_equal(a.rr[i].class, b.rr[i].class);
+            assert_int_equal(a.rr[i].ttl, b.rr[i].ttl);
+            assert_int_equal(a.rr[i].rdlen, b.rr[i].rdlen);
+            assert_int_equal(a.rr[i].section, b.rr[i].section);
+            assert_int_equal(a.rr[i].name_len, b.rr[i].name_len);
+            assert_memory_equal(a.rr[i].name, b.rr[i].name, a.rr[i].name_len);
+            assert_ptr_equal(a.rr[i].rdata, b.rr[i].rdata);
+        }
+        dnswire_msg_cleanup(&a);
+        dnswire_msg_cleanup(&b);
+        assert_null(b.rr);
+        /* Cut short: refused, and nothing to release. */
+        assert_int_equal(dnswire_msg_parse_buf(&b, buf, w.len - 3, &mb), CF_EPARSE);
+        dnswire_msg_cleanup(&b);
+    }
+}
+
 /* ---- Writer ---- */
 
 static void test_round_trip(void **state)
@@ -1439,6 +1496,7 @@ int main(void)
         cmocka_unit_test(test_parse_small),
         cmocka_unit_test(test_parse_opt),
         cmocka_unit_test(test_parse_tsig_position),
+        cmocka_unit_test(test_parse_buf),
         cmocka_unit_test(test_knot_answers),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_round_trip),
