@@ -218,6 +218,8 @@ struct dns_checker {
     int cache_ttl_max;
     size_t max_checks, active, queued;
     struct check *queue_head, *queue_tail;
+    struct waiting *wait_head, *wait_tail; /* delegation/liveness checks not started yet */
+    size_t nwaiting;
     int closing;
     struct dns_checker_stats stats;
     struct check *spare; /* finished checks kept for reuse */
@@ -225,6 +227,23 @@ struct dns_checker {
 };
 
 #define CHECK_SPARES 4096
+
+/*
+ * struct waiting: a delegation or liveness check asked for while max_checks
+ * are under way. A run asks for every host of the fleet at once; holding
+ * each as a full struct check (about 10 KB) until it can start was most of
+ * a run's memory per pipeline. This is what starting it later needs.
+ */
+struct waiting {
+    struct waiting *next;
+    enum check_kind kind;
+    dns_deleg_cb dcb;
+    dns_live_cb lcb;
+    void *arg;
+    char *host, *expected;
+};
+static void launch(struct dns_checker *dc, enum check_kind kind, const char *host,
+                   const char *expected, dns_deleg_cb dcb, dns_live_cb lcb, void *arg);
 
 /*
  * struct walk: one zone-cut walk at a time per registered domain. Hosts of a
@@ -412,6 +431,17 @@ static void finish(struct check *c)
         dc->active++;
         n->next = NULL;
         start_check(n);
+    }
+    while (!dc->closing && dc->wait_head && dc->active < dc->max_checks) {
+        struct waiting *w = dc->wait_head;
+        dc->wait_head = w->next;
+        if (!dc->wait_head)
+            dc->wait_tail = NULL;
+        dc->nwaiting--;
+        launch(dc, w->kind, w->host, w->expected, w->dcb, w->lcb, w->arg);
+        free(w->host);
+        free(w->expected);
+        free(w);
     }
 }
 
@@ -1455,6 +1485,8 @@ int dns_checker_new(struct dns_checker **out, uv_loop_t *loop, const struct dns_
     dc->auth_port = o->auth_port ? o->auth_port : 53;
     dc->cache_ttl_max = o->cache_ttl_max ? o->cache_ttl_max : 3600;
     dc->max_checks = o->max_checks ? o->max_checks : 2000;
+    if (dc->max_checks > DNS_CHECKS_ACTIVE_MAX)
+        dc->max_checks = DNS_CHECKS_ACTIVE_MAX;
     strmap_init(&dc->auth);
     strmap_init(&dc->walks);
     strmap_init(&dc->nsnames);
@@ -1533,31 +1565,60 @@ static struct check *new_check(struct dns_checker *dc, enum check_kind kind, con
     return c;
 }
 
+/* launch makes a delegation or liveness check and starts it (or queues it, or fails it). */
+static void launch(struct dns_checker *dc, enum check_kind kind, const char *host,
+                   const char *expected, dns_deleg_cb dcb, dns_live_cb lcb, void *arg)
+{
+    struct check *c = new_check(dc, kind, host);
+    c->dcb = dcb;
+    c->lcb = lcb;
+    c->arg = arg;
+    if (kind == K_DELEG) {
+        str_copy(c->expected, sizeof(c->expected), expected);
+        lower(c->expected);
+        if (dnswire_name_from_text(c->qwire, &c->qwire_len, c->qname) != 0 ||
+            dnswire_name_from_text(c->ewire, &c->ewire_len, c->expected) != 0) {
+            dc->active++;
+            fail_check(c, "invalid name %s or target %s", c->qname, c->expected);
+            return;
+        }
+    }
+    admit(dc, c);
+}
+
+/* ask launches a check now, or keeps what it needs until a slot is free. */
+static void ask(struct dns_checker *dc, enum check_kind kind, const char *host,
+                const char *expected, dns_deleg_cb dcb, dns_live_cb lcb, void *arg)
+{
+    if (dc->closing || dc->active < dc->max_checks) {
+        launch(dc, kind, host, expected, dcb, lcb, arg);
+        return;
+    }
+    struct waiting *w = xmalloc(sizeof(*w));
+    w->next = NULL;
+    w->kind = kind;
+    w->dcb = dcb;
+    w->lcb = lcb;
+    w->arg = arg;
+    w->host = xstrdup(host);
+    w->expected = expected ? xstrdup(expected) : NULL;
+    if (dc->wait_tail)
+        dc->wait_tail->next = w;
+    else
+        dc->wait_head = w;
+    dc->wait_tail = w;
+    dc->nwaiting++;
+}
+
 void dns_check_delegation(struct dns_checker *dc, const char *host, const char *expected_target,
                           dns_deleg_cb cb, void *arg)
 {
-    struct check *c = new_check(dc, K_DELEG, host);
-    str_copy(c->expected, sizeof(c->expected), expected_target);
-    lower(c->expected);
-    if (dnswire_name_from_text(c->qwire, &c->qwire_len, c->qname) != 0 ||
-        dnswire_name_from_text(c->ewire, &c->ewire_len, c->expected) != 0) {
-        c->dcb = cb;
-        c->arg = arg;
-        dc->active++;
-        fail_check(c, "invalid name %s or target %s", c->qname, c->expected);
-        return;
-    }
-    c->dcb = cb;
-    c->arg = arg;
-    admit(dc, c);
+    ask(dc, K_DELEG, host, expected_target ? expected_target : "", cb, NULL, arg);
 }
 
 void dns_check_liveness(struct dns_checker *dc, const char *host, dns_live_cb cb, void *arg)
 {
-    struct check *c = new_check(dc, K_LIVE, host);
-    c->lcb = cb;
-    c->arg = arg;
-    admit(dc, c);
+    ask(dc, K_LIVE, host, NULL, NULL, cb, arg);
 }
 
 void dns_check_txt(struct dns_checker *dc, const char *zone, const char *name, const char *value,
@@ -1584,7 +1645,7 @@ void dns_check_txt(struct dns_checker *dc, const char *zone, const char *name, c
 
 size_t dns_checker_inflight(const struct dns_checker *dc)
 {
-    return dc->active + dc->queued;
+    return dc->active + dc->queued + dc->nwaiting;
 }
 
 void dns_checker_stats(const struct dns_checker *dc, struct dns_checker_stats *out)
@@ -1613,6 +1674,16 @@ void dns_checker_free(struct dns_checker *dc)
         fail_check(c, "checker closed");
     }
     dc->queue_tail = NULL;
+    while (dc->wait_head) { /* admit fails them: the checker is closing */
+        struct waiting *w = dc->wait_head;
+        dc->wait_head = w->next;
+        dc->nwaiting--;
+        launch(dc, w->kind, w->host, w->expected, w->dcb, w->lcb, w->arg);
+        free(w->host);
+        free(w->expected);
+        free(w);
+    }
+    dc->wait_tail = NULL;
     /* Destroying channels runs the pending callbacks, which end their checks. */
     resq_free(dc->resolver);
     for (size_t i = 0; i < dc->auth.cap; i++)

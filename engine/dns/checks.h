@@ -28,6 +28,14 @@
 #define DNS_CHECK_MAX_SERVERS 16
 #define DNS_CHECK_MAX_CHAIN 8
 
+/*
+ * Checks under way at once, whatever max_checks asks for: the others wait
+ * as a few dozen bytes each (a check under way holds about 10 KB of names
+ * and per-server reports), and a few thousand keep the checker at its
+ * fastest (the checks scenario measured the same at 4,096 as at 20,000).
+ */
+#define DNS_CHECKS_ACTIVE_MAX 4096
+
 struct dns_checker_opts {
     const char *resolver;           /* ADDR[:PORT]; NULL = system */
     const char *const *cdn_targets; /* hostname suffixes and CIDRs */
@@ -35,7 +43,7 @@ struct dns_checker_opts {
     int auth_port;            /* port of authoritative servers; 0 = 53 */
     int timeout_ms;           /* per try; 0 = 1500 */
     int tries;                /* 0 = 3 */
-    size_t max_checks;        /* checks in flight at once; 0 = 2000 */
+    size_t max_checks;        /* checks under way at once; 0 = 2000; at most DNS_CHECKS_ACTIVE_MAX */
     int cache_ttl_max;        /* zone cache bound in seconds; 0 = 3600 */
     size_t resolver_inflight; /* questions outstanding at the resolver; 0 = 500 */
     int resolver_cares;       /* every resolver question through c-ares (resq.h: RESQ_CARES) */

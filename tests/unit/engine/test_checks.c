@@ -494,6 +494,36 @@ static void test_many_hosts_one_walk(void **state)
     finish(&loop, dc);
 }
 
+static void test_waiting_checks_end_when_closed(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    struct result r[N];
+    char host[N][64];
+    memset(r, 0, sizeof(r));
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    world_start(&loop);
+    /* One slot: the first check starts, the others wait without a check of their own. */
+    struct dns_checker *dc = new_checker(&loop, 1);
+    g_done = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(host[i], sizeof(host[i]), "w%d.a.test", i);
+        check(dc, host[i], &r[i]);
+    }
+    assert_int_equal(dns_checker_inflight(dc), N);
+    assert_int_equal(g_done, 0);
+    /* Closed before any answer: every check reports once, an error, none confirmed. */
+    finish(&loop, dc);
+    assert_int_equal(g_done, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r[i].done, 1);
+        assert_int_equal(r[i].result, DELEG_ERROR);
+    }
+    for (int i = 1; i < N; i++)
+        assert_non_null(strstr(r[i].error, "closed"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -502,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_registered_domain_not_an_apex),
         cmocka_unit_test(test_failed_address_lookup_not_reused),
         cmocka_unit_test(test_many_hosts_one_walk),
+        cmocka_unit_test(test_waiting_checks_end_when_closed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
