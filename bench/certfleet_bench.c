@@ -1099,6 +1099,24 @@ static int sc_ratelimited(struct bench *b)
         json_object_set_new(b->extra, "issuance_vs_allowed",
                             json_real(cap > 0 ? (double)issued / cap : 0));
     }
+    /* How much the ACME client's pacer held back (run --stats-json), over the measured runs. */
+    json_int_t paced = 0, wait_ms = 0, got429 = 0;
+    int have_pacer = 0;
+    for (size_t i = b->meas_from; i < b->meas_to; i++) {
+        json_t *st = b->runs[i].stats;
+        if (!st || !json_is_integer(json_object_get(st, "acme_paced")))
+            continue;
+        have_pacer = 1;
+        paced += json_integer_value(json_object_get(st, "acme_paced"));
+        wait_ms += json_integer_value(json_object_get(st, "acme_pace_wait_ms"));
+        got429 += json_integer_value(json_object_get(st, "acme_429"));
+    }
+    if (have_pacer) {
+        json_object_set_new(b->extra, "requests_paced", json_integer(paced));
+        json_object_set_new(b->extra, "pace_wait_s_mean",
+                            json_real(paced ? (double)wait_ms / 1000.0 / (double)paced : 0));
+        json_object_set_new(b->extra, "client_saw_429", json_integer(got429));
+    }
     return 0;
 }
 
@@ -1304,6 +1322,13 @@ static json_t *run_json(const struct run_res *r)
     if (r->dns_queries >= 0 && r->elapsed_s > 0)
         json_object_set_new(j, "dns_queries_per_s",
                             json_real((double)r->dns_queries / r->elapsed_s));
+    /* The ACME client's pacer, when the run reports it: requests that waited, their waits, 429s. */
+    static const char *const pacer_keys[] = {"acme_paced", "acme_pace_wait_ms", "acme_429"};
+    for (size_t i = 0; i < sizeof(pacer_keys) / sizeof(pacer_keys[0]); i++) {
+        json_t *v = r->stats ? json_object_get(r->stats, pacer_keys[i]) : NULL;
+        if (json_is_integer(v))
+            json_object_set_new(j, pacer_keys[i], json_integer(json_integer_value(v)));
+    }
     return j;
 }
 

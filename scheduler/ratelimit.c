@@ -537,6 +537,7 @@ struct rl_table {
     int64_t tau_us[RL_KIND__COUNT]; /* burst * T */
     struct bucket **slots;          /* open addressing, linear probing */
     size_t cap, count;
+    int64_t admit_jitter_us; /* rl_table_set_admit_jitter */
 };
 
 struct rl_table *rl_table_new(const struct rl_profile *p)
@@ -570,6 +571,12 @@ size_t rl_table_count(const struct rl_table *t)
 const struct rl_profile *rl_table_profile(const struct rl_table *t)
 {
     return &t->prof;
+}
+
+void rl_table_set_admit_jitter(struct rl_table *t, int64_t jitter_ms)
+{
+    t->admit_jitter_us =
+        jitter_ms > 0 ? (jitter_ms > RL_ISSUE_HOLD_MS ? RL_ISSUE_HOLD_MS : jitter_ms) * 1000 : 0;
 }
 
 static struct bucket **slot_for(const struct rl_table *t, const struct bkey *k)
@@ -677,8 +684,9 @@ static void spend(struct rl_table *t, const struct bkey *k, int64_t now_us, bool
 /* One bucket consulted by rl_admit. */
 struct check {
     struct bkey key;
-    bool take; /* take a token; else only require one */
-    bool hold; /* take it as of now + RL_ISSUE_HOLD_MS */
+    bool take;   /* take a token; else only require one */
+    bool hold;   /* take it as of now + RL_ISSUE_HOLD_MS */
+    bool jitter; /* keep the table's admission jitter as a margin */
 };
 
 int rl_admit(struct rl_table *t, const struct rl_order_req *req, int64_t now_ms,
@@ -706,16 +714,26 @@ int rl_admit(struct rl_table *t, const struct rl_order_req *req, int64_t now_ms,
      * Domain) are skipped: whether the CA takes an order as an ARI renewal
      * depends on its own records, so the duplicate and failed-authorization
      * buckets are still kept, and the endpoint rate is a load balancer's.
+     *
+     * The admission jitter (rl_table_set_admit_jitter) is kept for new
+     * orders only: it is the one bucket the CA spends when the newOrder
+     * arrives that is taken here at now. The others are held an hour
+     * (far more than any jitter), only required (failed authorizations),
+     * or an endpoint's request rate, which the ACME client paces when the
+     * request is sent.
      */
     static const struct {
         enum rl_kind kind;
         bool take;
         bool hold; /* spent by the CA at issuance */
         bool renewal_exempt;
+        bool jitter;
     } plan[] = {
-        {RL_NEW_ORDERS, true, false, true},      {RL_CERTS_PER_DOMAIN, true, true, true},
-        {RL_DUPLICATE_CERTS, true, true, false}, {RL_FAILED_AUTHZ, false, false, false},
-        {RL_EP_NEW_ORDER, true, false, false},
+        {RL_NEW_ORDERS, true, false, true, true},
+        {RL_CERTS_PER_DOMAIN, true, true, true, false},
+        {RL_DUPLICATE_CERTS, true, true, false, false},
+        {RL_FAILED_AUTHZ, false, false, false, false},
+        {RL_EP_NEW_ORDER, true, false, false, false},
     };
     struct check c[sizeof(plan) / sizeof(plan[0])];
     size_t n = 0;
@@ -726,12 +744,27 @@ int rl_admit(struct rl_table *t, const struct rl_order_req *req, int64_t now_ms,
         if (rc)
             return rc;
         c[n].take = plan[i].take;
+        c[n].jitter = plan[i].jitter;
         c[n++].hold = plan[i].hold;
     }
     now_ms = clamp_ms(now_ms);
     int64_t now_us = now_ms * 1000, at = 0;
-    for (size_t i = 0; i < n; i++)
-        at = max64(at, allow_at_us(t, c[i].key.kind, find(t, &c[i].key)));
+    for (size_t i = 0; i < n; i++) {
+        const struct bucket *b = find(t, &c[i].key);
+        int64_t a = allow_at_us(t, c[i].key.kind, b);
+        /*
+         * With a margin J, a token counts only once the bucket has held it
+         * for J: admissions then conform to the limit with its tolerance
+         * cut by J, so newOrders that reach the CA up to J late relative to
+         * each other still conform to the CA's own bucket (pacer.h has the
+         * argument). A bucket never used, or full, has no arrival to be late
+         * relative to.
+         */
+        if (c[i].jitter && b && t->t_us[c[i].key.kind] &&
+            b->tat_us > now_us - t->tau_us[c[i].key.kind])
+            a += t->admit_jitter_us;
+        at = max64(at, a);
+    }
     if (at > now_us) {
         if (retry_at_ms)
             *retry_at_ms = max64(now_ms, ms_ceil(at));

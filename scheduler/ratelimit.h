@@ -152,6 +152,22 @@ size_t rl_table_count(const struct rl_table *t);
 const struct rl_profile *rl_table_profile(const struct rl_table *t);
 
 /*
+ * rl_table_set_admit_jitter makes rl_admit keep a margin of jitter_ms (at
+ * most RL_ISSUE_HOLD_MS; 0, the default: none) on the new-orders bucket.
+ * The CA counts a new order when the newOrder request arrives, some time
+ * after admission (an order slot, the order gate, the client's pacer, the
+ * network), and that time varies: an order that arrives sooner after its
+ * admission than the one before it did would find the CA's bucket empty if
+ * the mirror admitted it the moment a token was due. With the margin, a
+ * bucket that is not full admits only once the token has been there for
+ * jitter_ms, so arrivals up to jitter_ms apart in their delays still
+ * conform. It costs jitter_ms of the bucket's refill once per burst (a
+ * token at most for Let's Encrypt's 36 s per new order), not the long-term
+ * rate.
+ */
+void rl_table_set_admit_jitter(struct rl_table *t, int64_t jitter_ms);
+
+/*
  * What one ACME order needs from the limits. Strings are borrowed for the
  * call only; none may be NULL.
  */

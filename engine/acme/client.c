@@ -5,20 +5,35 @@
  * Every request in flight is a struct acme_op on the client's list. When the
  * client is freed the ops are detached (op->c = NULL): their http callbacks
  * then only free them, since the http_client is borrowed and may run them
- * later. Ops waiting for a nonce are not in the http_client and are freed
+ * later. Ops waiting in the pacer are not in the http_client and are freed
  * with the client.
+ *
+ * The pacer (scheduler/pacer.h). Every request to the CA, the directory,
+ * newNonce, renewalInfo and every signed POST, badNonce retries included,
+ * goes through op_send, which sends it at once when its endpoint class has
+ * a token (and, for a signed one, the pool a nonce), and otherwise queues it
+ * in its class's FIFO. The queues are released by pace_release, from a
+ * timer at the time the next token is due and whenever a nonce arrives; the
+ * token is taken just before the request is handed to the http_client, so
+ * the send times, not the times requests were made, keep the CA's pace. A
+ * queued request is never dropped: it leaves the queue by being sent, by
+ * acme_client_abandon, or with the client.
  *
  * Callbacks to the caller may free the client. c->busy counts the frames
  * on the stack that still use c; acme_client_free inside one only marks it
  * closing, and the last frame frees the memory.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client.h"
 #include "err.h"
 #include "log.h"
+#include "pacer.h"
 #include "timeutil.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 enum client_state {
     CLIENT_NEW = 0,   /* made, not started */
@@ -39,13 +54,15 @@ struct acme_client;
 
 struct acme_op {
     struct acme_op *prev, *next; /* c->ops: every op not yet finished */
-    struct acme_op *next_wait;   /* c->waitq: ops waiting for a nonce */
+    struct rl_pace_item pace;    /* its place in the pacer while waiting */
+    struct acme_op *next_fail;   /* fail_signed_waiters' list */
     struct acme_client *c;       /* NULL once the client is freed */
     enum op_kind kind;
-    int waiting;   /* on c->waitq, not in the http_client */
-    int use_jwk;   /* newAccount: jwk instead of kid (RFC 8555 §6.2) */
-    int retries;   /* badNonce retries so far */
-    int abandoned; /* acme_client_abandon: the answer is only read for its nonce */
+    int waiting;       /* queued in the pacer, not in the http_client */
+    int64_t queued_us; /* when it was queued (pace_now_us) */
+    int use_jwk;       /* newAccount: jwk instead of kid (RFC 8555 §6.2) */
+    int retries;       /* badNonce retries so far */
+    int abandoned;     /* acme_client_abandon: the answer is only read for its nonce */
     /*
      * keyChange (RFC 8555 §7.3.5): the new key (borrowed); the payload is
      * then the inner JWS, rebuilt at every send since it names c->key.
@@ -73,10 +90,12 @@ struct acme_client {
     struct acme_directory dir;
     int have_dir; /* dir was parsed */
     struct acme_nonce_pool pool;
-    int nonce_inflight; /* a HEAD newNonce is in flight */
+    int nonce_inflight; /* a HEAD newNonce is queued or in flight */
     int key_changing;   /* a keyChange op is not finished */
     struct acme_op *ops;
-    struct acme_op *waitq, *waitq_tail;
+    struct rl_pacer *pacer; /* the endpoint classes' buckets and queues */
+    uv_timer_t *pace_timer; /* wakes pace_release; made when first needed */
+    int64_t pace_wake_us;   /* when pace_timer is due; 0: not armed */
     acme_client_start_cb start_cb;
     void *start_arg;
     struct acme_client_stats stats;
@@ -111,8 +130,19 @@ static void client_set_state(struct acme_client *c, enum client_state s)
     c->state = s;
 }
 
+static void on_pace_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
 static void client_destroy(struct acme_client *c)
 {
+    if (c->pace_timer) {
+        /* The handle's memory goes in its close callback, on a later loop turn. */
+        c->pace_timer->data = NULL;
+        uv_close((uv_handle_t *)c->pace_timer, on_pace_timer_closed);
+    }
+    rl_pacer_free(c->pacer);
     free(c->directory_url);
     free(c->contact);
     free(c->eab_kid);
@@ -194,16 +224,136 @@ static void op_fail(struct acme_op *op, int err, const char *text)
 
 static void on_nonce_done(void *arg, const struct http_resp *r);
 static void on_post_done(void *arg, const struct http_resp *r);
+static void on_directory_done(void *arg, const struct http_resp *r);
+static void on_ari_done(void *arg, const struct http_resp *r);
+static int op_send(struct acme_op *op);
+static int op_transmit(struct acme_op *op);
 
-/* start_nonce_head asks newNonce for one nonce (RFC 8555 §7.2). */
+/* ---- the pacer ---------------------------------------------------------- */
+
+/* pace_now_us is the pacer's clock: monotonic microseconds. */
+static int64_t pace_now_us(void)
+{
+    return (int64_t)(uv_hrtime() / 1000);
+}
+
+/*
+ * op_class returns the endpoint class op's request counts against: the
+ * newNonce, newOrder and renewalInfo rates have their own; everything else
+ * (the directory, newAccount, keyChange, orders, authorizations,
+ * challenges, finalize, certificates) is Let's Encrypt's "every other
+ * endpoint". The directory and newAccount have limits of their own at Let's
+ * Encrypt (40/s, 5/s burst 15) that one request per client start cannot
+ * reach; counting them as "other" can only make the pace stricter.
+ */
+static enum rl_kind op_class(const struct acme_op *op)
+{
+    const struct acme_client *c = op->c;
+    switch (op->kind) {
+    case OP_NONCE:
+        return RL_EP_NEW_NONCE;
+    case OP_ARI:
+        return RL_EP_ARI;
+    case OP_POST:
+        if (c->have_dir && op->url && c->dir.new_order[0] && strcmp(op->url, c->dir.new_order) == 0)
+            return RL_EP_NEW_ORDER;
+        return RL_EP_OTHER;
+    case OP_DIRECTORY:
+        break;
+    }
+    return RL_EP_OTHER;
+}
+
+/* op_signed: the request is a JWS and needs a nonce from the pool. */
+static int op_signed(const struct acme_op *op)
+{
+    return op->kind == OP_POST;
+}
+
+/* What pace_release learns from the pacer's questions. */
+struct pace_ask {
+    struct acme_client *c;
+    int nonce_blocked; /* a signed head had its token but no nonce */
+};
+
+static bool pace_ready(void *ctx, const struct rl_pace_item *it)
+{
+    struct pace_ask *a = ctx;
+    const struct acme_op *op = container_of(it, struct acme_op, pace);
+    if (!op_signed(op) || a->c->pool.count > 0)
+        return true;
+    a->nonce_blocked = 1;
+    return false;
+}
+
+static void pace_release(struct acme_client *c);
+
+static void on_pace_timer(uv_timer_t *t)
+{
+    struct acme_client *c = t->data;
+    if (!c)
+        return;
+    c->pace_wake_us = 0;
+    c->busy++;
+    pace_release(c);
+    client_unbusy(c);
+}
+
+/*
+ * pace_arm sets the timer to the time the pacer has something to send next
+ * (nothing if that waits for a nonce only: a nonce's arrival releases it).
+ */
+static void pace_arm(struct acme_client *c)
+{
+    int64_t now = pace_now_us();
+    struct pace_ask ask = {c, 0};
+    int64_t next = rl_pacer_next_us(c->pacer, now, pace_ready, &ask);
+    if (next == INT64_MAX) {
+        if (c->pace_timer && c->pace_wake_us)
+            uv_timer_stop(c->pace_timer);
+        c->pace_wake_us = 0;
+        return;
+    }
+    if (c->pace_wake_us && c->pace_wake_us <= next)
+        return; /* already due by then: it re-arms for what is left */
+    if (!c->pace_timer) {
+        c->pace_timer = xmalloc(sizeof(*c->pace_timer));
+        uv_timer_init(c->loop, c->pace_timer);
+        c->pace_timer->data = c;
+    }
+    /* uv timers count whole milliseconds: round up, never wake before the token. */
+    int64_t ms = next > now ? (next - now + 999) / 1000 : 0;
+    c->pace_wake_us = next;
+    uv_timer_start(c->pace_timer, on_pace_timer, (uint64_t)ms, 0);
+}
+
+/*
+ * fail_signed_waiters fails every signed request in the pacer with err:
+ * nothing will bring them a nonce. Callers hold c->busy; a callback may free
+ * c (then acme_client_free has freed the rest, which ends the loop).
+ */
+static void fail_signed_waiters(struct acme_client *c, int err, const char *text)
+{
+    struct acme_op *list = NULL;
+    for (struct acme_op *op = c->ops; op; op = op->next) {
+        if (op->waiting && op_signed(op) && rl_pacer_remove(c->pacer, &op->pace)) {
+            op->next_fail = list;
+            list = op;
+        }
+    }
+    while (list && !c->closing) {
+        struct acme_op *op = list;
+        list = op->next_fail;
+        op->waiting = 0;
+        op_fail(op, err, text);
+    }
+}
+
+/* start_nonce_head asks newNonce for one nonce (RFC 8555 §7.2), through the pacer. */
 static int start_nonce_head(struct acme_client *c)
 {
-    struct http_req req;
     struct acme_op *op = op_new(c, OP_NONCE);
-    memset(&req, 0, sizeof(req));
-    req.method = HTTP_HEAD;
-    req.url = c->dir.new_nonce;
-    int err = http_request(c->http, &req, on_nonce_done, op);
+    int err = op_send(op);
     if (err) {
         op_free(op);
         return err;
@@ -213,11 +363,74 @@ static int start_nonce_head(struct acme_client *c)
 }
 
 /*
- * op_send signs op with a nonce from the pool and sends it; with the pool
- * empty it queues op and makes sure a HEAD newNonce is on its way. Returns
- * 0 or an error (op untouched, not queued).
+ * pace_release sends what the pacer lets go now, oldest first, asks for a
+ * nonce when a signed request has its token but no nonce, and sets the
+ * timer for the rest. Callers hold c->busy; a callback run from here (a
+ * failed send) may free c, which ends the loop.
  */
-static int op_send(struct acme_op *op)
+static void pace_release(struct acme_client *c)
+{
+    struct pace_ask ask = {c, 0};
+    struct rl_pace_item *it;
+    while (!c->closing) {
+        int64_t now = pace_now_us();
+        ask.nonce_blocked = 0;
+        if (!(it = rl_pacer_pop(c->pacer, now, pace_ready, &ask)))
+            break;
+        struct acme_op *op = container_of(it, struct acme_op, pace);
+        op->waiting = 0;
+        c->stats.pace_wait_us += (uint64_t)(now - op->queued_us);
+        /* Its token is taken and pace_ready saw a nonce for it. */
+        int err = op_transmit(op);
+        if (err)
+            op_fail(op, err, cf_strerror(err));
+    }
+    if (c->closing)
+        return;
+    if (ask.nonce_blocked && !c->nonce_inflight) {
+        int err = start_nonce_head(c);
+        /* Nothing will bring a nonce: fail the waiters rather than strand them. */
+        if (err)
+            fail_signed_waiters(c, err, cf_strerror(err));
+        if (c->closing)
+            return;
+    }
+    pace_arm(c);
+}
+
+/*
+ * pace_rate_limited holds op's endpoint class after the CA answered it
+ * 429 (RFC 8555 §6.6: rateLimited), until retry_after (absolute Unix
+ * seconds; 0: a second from now), at most ACME_CLIENT_PACE_FREEZE_MAX_MS.
+ * Not for newOrder: there a 429 is mostly an order limit (per account,
+ * domain, names) that the caller's buckets handle (scheduler/ratelimit.h),
+ * and holding every newOrder for one domain's limit would be wrong.
+ */
+static void pace_rate_limited(struct acme_client *c, enum rl_kind cls, int64_t retry_after)
+{
+    c->stats.rate_limited++;
+    if (cls == RL_EP_NEW_ORDER)
+        return;
+    int64_t wait_ms = retry_after > 0 ? retry_after * 1000 - cf_wall_ms() : 1000;
+    if (wait_ms < 1000)
+        wait_ms = 1000; /* Retry-After has whole seconds: the next one at the earliest */
+    if (wait_ms > ACME_CLIENT_PACE_FREEZE_MAX_MS)
+        wait_ms = ACME_CLIENT_PACE_FREEZE_MAX_MS;
+    rl_pacer_freeze(c->pacer, cls, pace_now_us() + wait_ms * 1000);
+    char ms[24];
+    str_fmt(ms, sizeof(ms), "%lld", (long long)wait_ms);
+    log_event(LOG_INFO, "acme_endpoint_rate_limited", "ca", c->directory_url, "class",
+              rl_kind_name(cls), "hold_ms", ms, NULL);
+}
+
+/* ---- sending -------------------------------------------------------------- */
+
+/*
+ * op_transmit hands op to the http_client now; a signed op takes a nonce
+ * from the pool, which the caller has checked is not empty. Returns 0 or an
+ * error (op untouched).
+ */
+static int op_transmit(struct acme_op *op)
 {
     struct acme_client *c = op->c;
     char nonce[ACME_NONCE_MAX];
@@ -225,21 +438,25 @@ static int op_send(struct acme_op *op)
     struct http_req req;
     int err;
 
-    if (acme_nonce_take(&c->pool, nonce) != 0) {
-        if (!c->nonce_inflight) {
-            err = start_nonce_head(c);
-            if (err)
-                return err;
-        }
-        op->waiting = 1;
-        op->next_wait = NULL;
-        if (c->waitq_tail)
-            c->waitq_tail->next_wait = op;
-        else
-            c->waitq = op;
-        c->waitq_tail = op;
-        return 0;
+    memset(&req, 0, sizeof(req));
+    switch (op->kind) {
+    case OP_DIRECTORY:
+        req.method = HTTP_GET;
+        req.url = c->directory_url;
+        return http_request(c->http, &req, on_directory_done, op);
+    case OP_NONCE:
+        req.method = HTTP_HEAD;
+        req.url = c->dir.new_nonce;
+        return http_request(c->http, &req, on_nonce_done, op);
+    case OP_ARI:
+        req.method = HTTP_GET;
+        req.url = op->url;
+        return http_request(c->http, &req, on_ari_done, op);
+    case OP_POST:
+        break;
     }
+    if (acme_nonce_take(&c->pool, nonce) != 0)
+        return CF_EPROTO; /* not reached: pace_ready and op_send checked the pool */
     buf_init(&body);
     if (op->new_key) {
         /*
@@ -258,7 +475,6 @@ static int op_send(struct acme_op *op)
     }
     if (err)
         goto out_free_body;
-    memset(&req, 0, sizeof(req));
     req.method = HTTP_POST;
     req.url = op->url;
     req.body = body.data;
@@ -273,35 +489,35 @@ out_free_body:
 }
 
 /*
- * drain_waiters sends queued ops while the pool has nonces, and asks for
- * another nonce if some still wait. Callers hold c->busy; a callback run
- * from here (a failed send) may free c, which ends the loop.
+ * op_send sends op now when its class has a token, nothing of its class
+ * waits before it, and (signed) the pool has a nonce; otherwise it queues op
+ * in the pacer (FIFO per class), asks for a nonce if only that is missing,
+ * and sets the timer. No callback runs from here. Returns 0 or an error (op
+ * untouched, not queued).
  */
-static void drain_waiters(struct acme_client *c)
+static int op_send(struct acme_op *op)
 {
-    while (c->waitq && !c->closing && c->pool.count > 0) {
-        struct acme_op *op = c->waitq;
-        c->waitq = op->next_wait;
-        if (!c->waitq)
-            c->waitq_tail = NULL;
-        op->waiting = 0;
-        op->next_wait = NULL;
-        int err = op_send(op);
-        if (err)
-            op_fail(op, err, cf_strerror(err));
-    }
-    if (c->waitq && !c->closing && !c->nonce_inflight) {
+    struct acme_client *c = op->c;
+    enum rl_kind cls = op_class(op);
+    int64_t now = pace_now_us();
+    int have_nonce = !op_signed(op) || c->pool.count > 0;
+
+    if (have_nonce && rl_pacer_try(c->pacer, cls, now))
+        return op_transmit(op);
+    op->waiting = 1;
+    op->queued_us = now;
+    rl_pacer_push(c->pacer, &op->pace, cls);
+    if (!have_nonce && !c->nonce_inflight && rl_pacer_ready_at(c->pacer, cls, now) <= now) {
         int err = start_nonce_head(c);
-        /* Nothing will bring a nonce: fail the waiters rather than strand them. */
-        while (err && c->waitq && !c->closing) {
-            struct acme_op *op = c->waitq;
-            c->waitq = op->next_wait;
-            if (!c->waitq)
-                c->waitq_tail = NULL;
+        if (err) {
+            rl_pacer_remove(c->pacer, &op->pace);
             op->waiting = 0;
-            op_fail(op, err, cf_strerror(err));
+            return err;
         }
     }
+    c->stats.paced++;
+    pace_arm(c);
+    return 0;
 }
 
 static void on_nonce_done(void *arg, const struct http_resp *r)
@@ -316,22 +532,19 @@ static void on_nonce_done(void *arg, const struct http_resp *r)
     c->stats.nonce_heads++;
     if (r->replay_nonce)
         acme_nonce_put(&c->pool, r->replay_nonce);
+    if (r->status == 429)
+        pace_rate_limited(c, RL_EP_NEW_NONCE, r->retry_after);
     if (c->pool.count > 0) {
-        drain_waiters(c);
+        pace_release(c);
         goto out_unbusy;
     }
-    /* No nonce came back: the waiters fail with what went wrong. */
-    int err = r->error ? r->error : CF_EPROTO;
+    /* No nonce came back: the signed requests waiting fail with what went wrong. */
+    int err = r->error ? r->error : r->status == 429 ? CF_ERATELIMIT : CF_EPROTO;
     const char *text = r->error ? r->error_text : "newNonce gave no Replay-Nonce";
     log_event(LOG_WARN, "acme_nonce_failed", "ca", c->directory_url, "error", text, NULL);
-    while (c->waitq && !c->closing) {
-        struct acme_op *w = c->waitq;
-        c->waitq = w->next_wait;
-        if (!c->waitq)
-            c->waitq_tail = NULL;
-        w->waiting = 0;
-        op_fail(w, err, text);
-    }
+    fail_signed_waiters(c, err, text);
+    if (!c->closing)
+        pace_release(c); /* the unsigned ones go on */
 out_unbusy:
     client_unbusy(c);
 }
@@ -356,7 +569,7 @@ static void on_post_done(void *arg, const struct http_resp *r)
     if (op->abandoned) {
         /* Nobody waits for this answer any more: its nonce was all it had to give. */
         op_free(op);
-        drain_waiters(c);
+        pace_release(c);
         goto out_unbusy;
     }
 
@@ -386,12 +599,16 @@ static void on_post_done(void *arg, const struct http_resp *r)
                 int err = op_send(op);
                 if (err)
                     op_fail(op, err, cf_strerror(err));
-                drain_waiters(c);
+                if (!c->closing)
+                    pace_release(c);
                 goto out_unbusy;
             }
             if (acme_problem_is(&prob, "rateLimited"))
                 rep.error = CF_ERATELIMIT;
         }
+        /* RFC 8555 §6.6: this endpoint waits for the Retry-After, whoever asks next. */
+        if (r->status == 429)
+            pace_rate_limited(c, op_class(op), r->retry_after);
     }
     rep.bad_nonce_retries = op->retries;
     if (op->new_key && rep.error == 0) {
@@ -408,7 +625,12 @@ static void on_post_done(void *arg, const struct http_resp *r)
     if (op->new_key && rep.error)
         log_event(LOG_WARN, "acme_key_change_failed", "ca", c->directory_url, "error",
                   rep.error_text, NULL);
-    drain_waiters(c);
+    /* The waiters get this answer's nonce before the callback makes new requests. */
+    pace_release(c);
+    if (c->closing) {
+        op_free(op); /* the client is gone: so is the callback's job */
+        goto out_unbusy;
+    }
     op_finish(op, &rep);
 out_unbusy:
     client_unbusy(c);
@@ -527,12 +749,23 @@ int acme_client_new(struct acme_client **out, uv_loop_t *loop, struct http_clien
                     const struct acme_client_opts *o)
 {
     *out = NULL;
-    if (!o || !o->directory_url || !o->directory_url[0] || !o->account_key || !http)
+    struct rl_profile prof;
+    if (!o || !o->directory_url || !o->directory_url[0] || !o->account_key || !http || !loop)
         return CF_EUSAGE;
     if (o->max_bad_nonce_retries < 0 ||
         o->max_bad_nonce_retries > ACME_CLIENT_BAD_NONCE_RETRIES_MAX)
         return CF_EUSAGE;
+    if (o->pace)
+        prof = *o->pace;
+    else
+        rl_profile_for_directory(&prof, o->directory_url);
+    struct rl_pacer *pacer = rl_pacer_new(&prof, o->pace_jitter_ms == 0  ? RL_PACE_JITTER_MS
+                                                 : o->pace_jitter_ms < 0 ? 0
+                                                                         : o->pace_jitter_ms);
+    if (!pacer)
+        return CF_EUSAGE;
     struct acme_client *c = xcalloc(1, sizeof(*c));
+    c->pacer = pacer;
     c->loop = loop;
     c->http = http;
     c->key = o->account_key;
@@ -566,23 +799,21 @@ void acme_client_free(struct acme_client *c)
         else
             op_unlink(op); /* freed by its http callback */
     }
-    c->waitq = c->waitq_tail = NULL;
+    if (c->pace_timer)
+        uv_timer_stop(c->pace_timer);
+    c->pace_wake_us = 0;
     if (c->busy == 0)
         client_destroy(c);
 }
 
 int acme_client_start(struct acme_client *c, acme_client_start_cb cb, void *arg)
 {
-    struct http_req req;
     if (c->state != CLIENT_NEW)
         return CF_EUSAGE;
     c->start_cb = cb;
     c->start_arg = arg;
     struct acme_op *op = op_new(c, OP_DIRECTORY);
-    memset(&req, 0, sizeof(req));
-    req.method = HTTP_GET;
-    req.url = c->directory_url;
-    int err = http_request(c->http, &req, on_directory_done, op);
+    int err = op_send(op);
     if (err) {
         op_free(op);
         return err;
@@ -620,17 +851,10 @@ void acme_client_abandon(struct acme_client *c, struct acme_op *op)
     if (!op || op->c != c || op->abandoned)
         return;
     if (op->waiting) {
-        /* Not sent yet: take it off the nonce queue and drop it. */
-        struct acme_op **pp = &c->waitq, *prev = NULL;
-        while (*pp && *pp != op) {
-            prev = *pp;
-            pp = &(*pp)->next_wait;
-        }
-        if (*pp)
-            *pp = op->next_wait;
-        if (c->waitq_tail == op)
-            c->waitq_tail = prev;
+        /* Not sent yet: take it out of the pacer and drop it. */
+        rl_pacer_remove(c->pacer, &op->pace);
         op_free(op);
+        pace_arm(c);
         return;
     }
     op->abandoned = 1;
@@ -654,8 +878,12 @@ static void on_ari_done(void *arg, const struct http_resp *r)
     if (!c)
         return;
     c->busy++;
-    if (r->replay_nonce)
+    if (r->replay_nonce) {
         acme_nonce_put(&c->pool, r->replay_nonce);
+        pace_release(c); /* a nonce for a signed request that waits */
+        if (c->closing)
+            goto out_unbusy;
+    }
     memset(&rep, 0, sizeof(rep));
     rep.status = r->status;
     rep.error = r->error;
@@ -669,6 +897,8 @@ static void on_ari_done(void *arg, const struct http_resp *r)
         if (rep.retry_after > now + ACME_ARI_RETRY_MAX_S)
             rep.retry_after = now + ACME_ARI_RETRY_MAX_S;
     }
+    if (!r->error && r->status == 429)
+        pace_rate_limited(c, RL_EP_ARI, r->retry_after);
     if (!r->error && r->status >= 400) {
         rep.error = CF_EACME;
         rep.error_text = "renewalInfo: ACME error";
@@ -689,13 +919,13 @@ static void on_ari_done(void *arg, const struct http_resp *r)
         }
     }
     cb(cb_arg, &rep);
+out_unbusy:
     client_unbusy(c);
 }
 
 int acme_client_renewal_info(struct acme_client *c, const char *cert_id, acme_renewal_info_cb cb,
                              void *arg)
 {
-    struct http_req req;
     struct buf url;
     if (!c->have_dir || !cert_id || !cb || !acme_ari_cert_id_ok(cert_id))
         return CF_EUSAGE;
@@ -712,10 +942,7 @@ int acme_client_renewal_info(struct acme_client *c, const char *cert_id, acme_re
     op->ari_cb = cb;
     op->arg = arg;
     buf_cleanup(&url);
-    memset(&req, 0, sizeof(req));
-    req.method = HTTP_GET;
-    req.url = op->url;
-    int err = http_request(c->http, &req, on_ari_done, op);
+    int err = op_send(op);
     if (err)
         op_free(op);
     return err;

@@ -8,6 +8,16 @@
  * at most one such request in flight. A badNonce rejection is retried with
  * a fresh nonce, a bounded number of times, without the caller seeing it.
  *
+ * Every request to the CA (the directory, newNonce, renewalInfo, every
+ * signed POST and its retries) passes through the client's pacer
+ * (scheduler/pacer.h): one token bucket per endpoint class of the CA's
+ * rate-limit profile (new-nonce, new-order, renewal-info, every other
+ * endpoint). A request whose class has no token left waits in its class's
+ * queue, first in first out, and goes when the bucket refills (a uv timer);
+ * it is never dropped, and its callback runs as for any other request. A
+ * 429 answer holds its class until its Retry-After (newOrder excepted: see
+ * ACME_CLIENT_PACE_FREEZE_MAX_MS).
+ *
  * The account key and the http_client are borrowed: both must outlive the
  * acme_client. After a successful acme_client_key_change the new key is
  * borrowed the same way (it must outlive the client), and the old one only
@@ -24,11 +34,21 @@
 #include "crypto.h"
 #include "http.h"
 #include "proto.h"
+#include "ratelimit.h"
 
 /* badNonce retries per request when the options say 0. */
 #define ACME_CLIENT_BAD_NONCE_RETRIES 5
 /* Upper bound on the retries the options may ask for. */
 #define ACME_CLIENT_BAD_NONCE_RETRIES_MAX 100
+/*
+ * A 429 answer (RFC 8555 §6.6) from any endpoint but newOrder holds its
+ * endpoint class in the pacer until the answer's Retry-After (a second
+ * without one), at most this long: request rates refill within seconds, and
+ * a longer wait is the job's to decide (its own Retry-After handling). At
+ * newOrder a 429 is mostly one of the order limits (per account, domain or
+ * set of names), which the caller's rate-limit buckets freeze instead.
+ */
+#define ACME_CLIENT_PACE_FREEZE_MAX_MS 60000
 
 struct acme_client_opts {
     const char *directory_url;            /* https URL of the directory; copied */
@@ -45,6 +65,16 @@ struct acme_client_opts {
     const char *eab_kid;
     const void *eab_key;
     size_t eab_key_len;
+    /*
+     * The CA's rate-limit profile, whose per-endpoint request rates the
+     * pacer keeps (copied; its other limits are the caller's business).
+     * NULL: rl_profile_for_directory(directory_url), i.e. Let's Encrypt's
+     * for its directories and none (no pacing, the reactive hold only) for
+     * any other CA.
+     */
+    const struct rl_profile *pace;
+    /* Arrival jitter the pacer absorbs (pacer.h); 0: RL_PACE_JITTER_MS, negative: none. */
+    int pace_jitter_ms;
 };
 
 /*
@@ -86,22 +116,27 @@ struct acme_client_stats {
     uint64_t bad_nonce_retries;     /* badNonce rejections retried */
     uint64_t nonce_heads;           /* HEAD newNonce requests completed */
     uint64_t nonces_from_responses; /* Replay-Nonce values taken from other responses */
+    uint64_t paced;                 /* requests that waited in the pacer (a token or a nonce) */
+    uint64_t pace_wait_us;          /* their waits, added up */
+    uint64_t rate_limited; /* 429 answers (each holds its endpoint class, newOrder excepted) */
 };
 
 struct acme_client;
 
 /*
  * acme_client_new makes a client for the CA of o->directory_url into *out
- * (freed with acme_client_free). Returns 0 or CF_EUSAGE (no directory URL
- * or no account key).
+ * (freed with acme_client_free). Returns 0 or CF_EUSAGE (no directory URL,
+ * no account key, no loop, or a pace profile rl_profile_check refuses).
  */
 int acme_client_new(struct acme_client **out, uv_loop_t *loop, struct http_client *http,
                     const struct acme_client_opts *o);
 
 /*
  * acme_client_free drops the client. Callbacks of requests still in flight
- * never run; their memory goes when the http_client completes or cancels
- * them. Callable from the client's own callbacks. Accepts NULL.
+ * or waiting in the pacer never run; the memory of those in flight goes
+ * when the http_client completes or cancels them, that of the pacer's timer
+ * on the loop's next turn (run the loop before uv_loop_close). Callable from
+ * the client's own callbacks. Accepts NULL.
  */
 void acme_client_free(struct acme_client *c);
 

@@ -43,6 +43,13 @@
 #define RUN_PROGRESS_MS 1000
 /* After the deadline, what is still in flight gets this long to come back. */
 #define RUN_GRACE_MS 45000
+/*
+ * How much the time from admitting an order to its newOrder reaching the CA
+ * may vary between orders (an order slot, the order gate's group commit,
+ * the client's pacer, a busy loop turn): the new-orders mirror keeps this
+ * margin (rl_table_set_admit_jitter).
+ */
+#define RUN_ADMIT_JITTER_MS 1000
 
 enum run_host_step {
     RH_CHECK,  /* delegation and liveness checks in flight */
@@ -225,7 +232,11 @@ static struct sched_leveler *level_get(struct run *r)
 /*
  * freeze_from_problem freezes the bucket a `rateLimited` answer names
  * (RFC 8555 §6.6; the limit is told apart by Let's Encrypt's detail text),
- * until its Retry-After, or a minute without one.
+ * until its Retry-After, or a minute without one. New orders per account
+ * are the guess for an answer to newOrder only: a 429 at any other step
+ * (authorization, challenge, finalize, download) is an endpoint's request
+ * rate, which the ACME client's pacer holds already, and freezing the
+ * account's new orders for it would throw away their tokens.
  */
 static void freeze_from_problem(struct run *r, const struct host_record *rec,
                                 const struct acme_order_result *res)
@@ -240,7 +251,7 @@ static void freeze_from_problem(struct run *r, const struct host_record *rec,
         rl_freeze(r->rl, RL_FAILED_AUTHZ, rec->name, until);
     else if (strstr(t, "already issued for") || strstr(t, "registered domain"))
         rl_freeze(r->rl, RL_CERTS_PER_DOMAIN, rec->regdom, until);
-    else
+    else if (res->failed_in == ACME_ORDER_NEW_ORDER)
         rl_freeze(r->rl, RL_NEW_ORDERS, r->account_url, until);
 }
 
@@ -751,6 +762,9 @@ static void teardown_now(struct run *r)
         acme_client_get_stats(r->client, &cs);
         r->sum->acme_posts = cs.posts;
         r->sum->bad_nonce_retries = cs.bad_nonce_retries;
+        r->sum->acme_paced = cs.paced;
+        r->sum->acme_pace_wait_ms = cs.pace_wait_us / 1000;
+        r->sum->acme_429 = cs.rate_limited;
     }
     acme_client_free(r->client);
     r->client = NULL;
@@ -1130,6 +1144,7 @@ static int setup_network(struct run *r)
     co.contact_email = cfg->email;
     co.account_key = r->account_key;
     co.account_url = r->account_url;
+    co.pace = rl_table_profile(r->rl); /* the endpoints' request rates of the run's profile */
     struct buf eab;
     buf_init(&eab);
     if (cfg->eab_kid[0] && !r->account_url[0]) {
@@ -1197,11 +1212,14 @@ static int write_stats(struct run *r)
                "\"renewed\":%zu,\"failed\":%zu,\"rate_limited\":%zu,\"deferred\":%zu,"
                "\"cpu_s\":%.3f,\"acme_posts\":%llu,\"bad_nonce_retries\":%llu,"
                "\"dns_queries\":%llu,\"commits\":%llu,\"max_in_flight\":%zu,"
-               "\"max_orders_in_flight\":%zu,\"fatal\":",
+               "\"max_orders_in_flight\":%zu,\"acme_paced\":%llu,\"acme_pace_wait_ms\":%llu,"
+               "\"acme_429\":%llu,\"fatal\":",
                s->elapsed_s, s->due, s->taken, s->checked, s->issued, s->renewed, s->failed,
                s->rate_limited, s->deferred, s->cpu_s, (unsigned long long)s->acme_posts,
                (unsigned long long)s->bad_nonce_retries, (unsigned long long)s->dns_queries,
-               (unsigned long long)s->commits, r->max_active, r->max_orders);
+               (unsigned long long)s->commits, r->max_active, r->max_orders,
+               (unsigned long long)s->acme_paced, (unsigned long long)s->acme_pace_wait_ms,
+               (unsigned long long)s->acme_429);
     buf_json_string(&b, s->fatal_text, strlen(s->fatal_text));
     buf_puts(&b, ",\"errors\":{");
     for (size_t i = 0; i < s->n_errors; i++)
@@ -1273,6 +1291,8 @@ int run_fleet(const struct run_opts *opts, struct run_summary *out)
         set_fatal(&r, CF_ECONFIG, "rate limits: the profile is not valid");
         return CF_ECONFIG;
     }
+    /* Admission comes before the newOrder reaches the CA, and by varying times (ratelimit.h). */
+    rl_table_set_admit_jitter(r.rl, RUN_ADMIT_JITTER_MS);
     if ((rc = store_db_iter(o.st, STORE_DB_LIMITS, limits_load_cb, &r)) != 0) {
         set_fatal(&r, rc, "reading rate-limit state from %s: %s", store_path(o.st),
                   cf_strerror(rc));

@@ -77,6 +77,8 @@ struct run_summary {
     int fatal;            /* 0, or the code that ended the run early */
     char fatal_text[512]; /* names the CA, the store or the server */
     uint64_t orders_started, acme_posts, bad_nonce_retries, dns_queries, commits;
+    /* The ACME client's pacer: requests that waited, their waits (ms), 429 answers. */
+    uint64_t acme_paced, acme_pace_wait_ms, acme_429;
     double cpu_s; /* user + sys of this process during the run */
 };
 
