@@ -84,6 +84,7 @@ struct opts {
     const char *net;
     int dns_port, ca_port;
     size_t concurrency, order_concurrency;
+    size_t new_order_concurrency; /* run --new-order-concurrency; 0: certfleet's default */
     const char *mix;
     int runs;
     double duration_s, interval_s;
@@ -903,6 +904,8 @@ static int cf_run(struct bench *b, const char *label, int64_t now_t, const char 
         sv_add(&a, "run");
         sv_addf(&a, "--concurrency=%zu", o->concurrency);
         sv_addf(&a, "--order-concurrency=%zu", o->order_concurrency);
+        if (o->new_order_concurrency)
+            sv_addf(&a, "--new-order-concurrency=%zu", o->new_order_concurrency);
         sv_addf(&a, "--deadline=%s", deadline);
         if (now_t) {
             cf_time_format(tbuf, sizeof(tbuf), now_t);
@@ -1473,6 +1476,8 @@ static json_t *build_report(struct bench *b)
     json_t *cfg = json_object();
     json_object_set_new(cfg, "concurrency", json_integer((json_int_t)o->concurrency));
     json_object_set_new(cfg, "order_concurrency", json_integer((json_int_t)o->order_concurrency));
+    json_object_set_new(cfg, "new_order_concurrency",
+                        json_integer((json_int_t)o->new_order_concurrency));
     json_object_set_new(cfg, "deadline", json_string(o->deadline));
     json_object_set_new(cfg, "verify_jws", json_boolean(o->verify_jws));
     json_object_set_new(cfg, "perf", json_boolean(o->perf));
@@ -1814,6 +1819,9 @@ static const char usage_text[] =
     "                         the programs (default: beside this one, certfleet in ../cli)\n"
     "  --concurrency N        run/check --concurrency (default 10000)\n"
     "  --order-concurrency N  run --order-concurrency (default 10000)\n"
+    "  --new-order-concurrency N\n"
+    "                         run --new-order-concurrency: newOrders in flight before their\n"
+    "                         URLs are stored (default: certfleet's, 1)\n"
     "  --deadline D           run --deadline (default 30m)\n"
     "  --mix SPEC             the mock DNS's host classes (default: the scenario's)\n"
     "  --runs K               migration: runs, one simulated day apart (default 5)\n"
@@ -1843,6 +1851,7 @@ enum {
     OPT_MOCKDNS,
     OPT_CONC,
     OPT_OCONC,
+    OPT_NOCONC,
     OPT_DEADLINE,
     OPT_MIX,
     OPT_RUNS,
@@ -1913,6 +1922,7 @@ int main(int argc, char **argv)
         {"mockdns", required_argument, NULL, OPT_MOCKDNS},
         {"concurrency", required_argument, NULL, OPT_CONC},
         {"order-concurrency", required_argument, NULL, OPT_OCONC},
+        {"new-order-concurrency", required_argument, NULL, OPT_NOCONC},
         {"deadline", required_argument, NULL, OPT_DEADLINE},
         {"mix", required_argument, NULL, OPT_MIX},
         {"runs", required_argument, NULL, OPT_RUNS},
@@ -2001,6 +2011,11 @@ int main(int argc, char **argv)
             if (parse_u64(optarg, &v) != 0 || v > 100000)
                 return usage("bad concurrency", optarg);
             *(opt == OPT_CONC ? &o.concurrency : &o.order_concurrency) = (size_t)v;
+            break;
+        case OPT_NOCONC:
+            if (parse_u64(optarg, &v) != 0 || v < 1 || v > 1000)
+                return usage("bad --new-order-concurrency (1 to 1000)", optarg);
+            o.new_order_concurrency = (size_t)v;
             break;
         case OPT_DEADLINE: {
             int64_t s;
