@@ -40,11 +40,11 @@ struct dns_checker_opts {
     const char *resolver;           /* ADDR[:PORT]; NULL = system */
     const char *const *cdn_targets; /* hostname suffixes and CIDRs */
     size_t n_cdn_targets;
-    int auth_port;            /* port of authoritative servers; 0 = 53 */
-    int timeout_ms;           /* per try; 0 = 1500 */
-    int tries;                /* 0 = 3 */
-    size_t max_checks;        /* checks under way at once; 0 = 2000; at most DNS_CHECKS_ACTIVE_MAX */
-    int cache_ttl_max;        /* zone cache bound in seconds; 0 = 3600 */
+    int auth_port;     /* port of authoritative servers; 0 = 53 */
+    int timeout_ms;    /* per try; 0 = 1500 */
+    int tries;         /* 0 = 3 */
+    size_t max_checks; /* checks under way at once; 0 = 2000; at most DNS_CHECKS_ACTIVE_MAX */
+    int cache_ttl_max; /* zone cache bound in seconds; 0 = 3600 */
     size_t resolver_inflight; /* questions outstanding at the resolver; 0 = 500 */
     int resolver_cares;       /* every resolver question through c-ares (resq.h: RESQ_CARES) */
 };
