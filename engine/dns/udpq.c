@@ -193,7 +193,12 @@ static void send_plain(struct udpq *q, struct slot **ss, size_t n)
 static int send_train(struct udpq *q, struct slot **ss, size_t n, size_t seg)
 {
     static uint8_t train[SEND_BATCH * QUERY_MAX]; /* one loop thread, like g_rbuf */
-    char ctl[CMSG_SPACE(sizeof(uint16_t))];
+    /* Aligned for struct cmsghdr, and cleared: the kernel reads the padding too. */
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
     uint16_t gso = (uint16_t)seg;
     size_t len = 0;
     for (size_t k = 0; k < n; k++) {
@@ -201,8 +206,10 @@ static int send_train(struct udpq *q, struct slot **ss, size_t n, size_t seg)
         len += ss[k]->qlen;
     }
     struct iovec iov = {.iov_base = train, .iov_len = len};
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = ctl.buf,
+                        .msg_controllen = sizeof(ctl.buf)};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
     cm->cmsg_level = SOL_UDP;
     cm->cmsg_type = UDP_SEGMENT;
