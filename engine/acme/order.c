@@ -1026,7 +1026,7 @@ static void on_resume(void *arg, const struct acme_client_reply *r)
         return;
     }
     if ((st == ACME_ST_PROCESSING || st == ACME_ST_VALID) && !ours(j)) {
-        start_afresh(j, "issued or issuing for a key that was not stored");
+        drop_stale(j, o, "issued or issuing for a key that was not stored");
         return;
     }
     if (parse_order(j, r))
