@@ -685,6 +685,19 @@ static struct acme_order *order_scratch(void)
     return scratch;
 }
 
+/* keep_order_view replaces what the job keeps of the order with what o says. */
+static void keep_order_view(struct acme_order_job *j, const struct acme_order *o)
+{
+    free_order_view(j);
+    j->ostatus = o->status;
+    j->expires = o->expires;
+    j->authz = xcalloc(o->nauthz ? o->nauthz : 1, sizeof(*j->authz));
+    for (j->nauthz = 0; j->nauthz < o->nauthz; j->nauthz++)
+        j->authz[j->nauthz] = xstrdup(o->authz[j->nauthz]);
+    j->finalize_url = xstrdup(o->finalize);
+    j->cert_url = xstrdup(o->certificate);
+}
+
 /*
  * parse_order reads an order object and keeps what the job needs of it.
  * Fails the job and returns -1 when the object does not parse.
@@ -700,14 +713,7 @@ static int parse_order(struct acme_order_job *j, const struct acme_client_reply 
         fail(j, CF_EPROTO, "bad order object: %s", perr ? perr : "parse error");
         return -1;
     }
-    free_order_view(j);
-    j->ostatus = o->status;
-    j->expires = o->expires;
-    j->authz = xcalloc(o->nauthz, sizeof(*j->authz));
-    for (j->nauthz = 0; j->nauthz < o->nauthz; j->nauthz++)
-        j->authz[j->nauthz] = xstrdup(o->authz[j->nauthz]);
-    j->finalize_url = xstrdup(o->finalize);
-    j->cert_url = xstrdup(o->certificate);
+    keep_order_view(j, o);
     if (o->status == ACME_ST_INVALID) {
         /* RFC 8555 §7.1.6: an invalid order is final; its error says why. */
         if (o->has_error)
@@ -962,11 +968,8 @@ static void sweep_leftovers(struct acme_order_job *j, int64_t retry_after)
 /* drop_stale ends a stored order that can no longer be finished (after a sweep). */
 static void drop_stale(struct acme_order_job *j, const struct acme_order *o, const char *why)
 {
-    free_order_view(j);
+    keep_order_view(j, o);
     j->afresh_why = why;
-    j->authz = xcalloc(o->nauthz ? o->nauthz : 1, sizeof(*j->authz));
-    for (j->nauthz = 0; j->nauthz < o->nauthz; j->nauthz++)
-        j->authz[j->nauthz] = xstrdup(o->authz[j->nauthz]);
     sweep_leftovers(j, 0);
 }
 

@@ -245,6 +245,20 @@ struct waiting {
 static void launch(struct dns_checker *dc, enum check_kind kind, const char *host,
                    const char *expected, dns_deleg_cb dcb, dns_live_cb lcb, void *arg);
 
+/* launch_waiting takes the first waiting check off the line and launches it. */
+static void launch_waiting(struct dns_checker *dc)
+{
+    struct waiting *w = dc->wait_head;
+    dc->wait_head = w->next;
+    if (!dc->wait_head)
+        dc->wait_tail = NULL;
+    dc->nwaiting--;
+    launch(dc, w->kind, w->host, w->expected, w->dcb, w->lcb, w->arg);
+    free(w->host);
+    free(w->expected);
+    free(w);
+}
+
 /*
  * struct walk: one zone-cut walk at a time per registered domain. Hosts of a
  * customer usually share a zone; when a thousand of them start together,
@@ -432,17 +446,8 @@ static void finish(struct check *c)
         n->next = NULL;
         start_check(n);
     }
-    while (!dc->closing && dc->wait_head && dc->active < dc->max_checks) {
-        struct waiting *w = dc->wait_head;
-        dc->wait_head = w->next;
-        if (!dc->wait_head)
-            dc->wait_tail = NULL;
-        dc->nwaiting--;
-        launch(dc, w->kind, w->host, w->expected, w->dcb, w->lcb, w->arg);
-        free(w->host);
-        free(w->expected);
-        free(w);
-    }
+    while (!dc->closing && dc->wait_head && dc->active < dc->max_checks)
+        launch_waiting(dc);
 }
 
 static void fail_check(struct check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1674,16 +1679,8 @@ void dns_checker_free(struct dns_checker *dc)
         fail_check(c, "checker closed");
     }
     dc->queue_tail = NULL;
-    while (dc->wait_head) { /* admit fails them: the checker is closing */
-        struct waiting *w = dc->wait_head;
-        dc->wait_head = w->next;
-        dc->nwaiting--;
-        launch(dc, w->kind, w->host, w->expected, w->dcb, w->lcb, w->arg);
-        free(w->host);
-        free(w->expected);
-        free(w);
-    }
-    dc->wait_tail = NULL;
+    while (dc->wait_head) /* admit fails them: the checker is closing */
+        launch_waiting(dc);
     /* Destroying channels runs the pending callbacks, which end their checks. */
     resq_free(dc->resolver);
     for (size_t i = 0; i < dc->auth.cap; i++)
